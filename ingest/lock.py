@@ -1,0 +1,43 @@
+"""One writer per data directory: an OS file lock, released by the kernel if the holder dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from rag.errors import IngestLockedError
+
+
+@contextmanager
+def ingest_lock(data_dir: Path, what: str) -> Iterator[None]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    info_path = data_dir / "ingest.lock.json"
+    lock = FileLock(str(data_dir / "ingest.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = "another ingest"
+        try:
+            info = json.loads(info_path.read_text())
+            holder = (f"ingest of {info['what']} (pid {info['pid']} on {info['host']}, "
+                      f"since {time.strftime('%H:%M:%S', time.localtime(info['started']))})")
+        except (OSError, ValueError, KeyError):
+            pass
+        raise IngestLockedError(
+            f"{data_dir} is being written by {holder}: wait for it to finish, or stop it; "
+            "searches keep working meanwhile."
+        ) from None
+    try:
+        info_path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                         "what": what, "started": time.time()}))
+        yield
+    finally:
+        info_path.unlink(missing_ok=True)
+        lock.release()

@@ -1,0 +1,260 @@
+"""`rag ingest|search|ask|status|ui`: the command line.
+
+Exit codes: 0 success, 1 a clear one-line error (``error: ...``), 2 wrong usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from rag.factory import App
+
+
+def _app(args: argparse.Namespace) -> App:
+    from rag.config import load_settings
+    from rag.factory import App
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    return App(load_settings(**overrides))
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+# --- ingest ------------------------------------------------------------------------------------
+
+
+def _parse_passwords(items: Sequence[str]) -> dict[str, str]:
+    passwords = {}
+    for item in items:
+        name, sep, password = item.partition("=")
+        if not sep:
+            raise RagError(f"--password takes FILE=PASSWORD (got {item!r})")
+        passwords[name] = password
+    return passwords
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ingest.lock import ingest_lock
+
+    app = _app(args)
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise RagError(f"{folder} is not a folder: give `rag ingest` a directory to index")
+    bar = tqdm(total=0, unit="file", disable=args.json or args.quiet,
+               file=sys.stderr, dynamic_ncols=True)
+
+    def progress(done: int, total: int, source: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_postfix_str(source[-40:], refresh=False)
+        bar.refresh()
+
+    with ingest_lock(app.settings.data_dir, str(folder.resolve())):
+        report = app.pipeline.sync(
+            folder,
+            dry_run=args.dry_run,
+            passwords=_parse_passwords(args.password or []),
+            progress=progress,
+        )
+    bar.close()
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        for source, reason in report.failed.items():
+            print(f"failed: {source}: {reason}", file=sys.stderr)
+        if args.dry_run:
+            for label, items in (("add", report.indexed), ("update", report.updated),
+                                 ("remove", report.removed)):
+                for item in items:
+                    print(f"would {label}: {item}")
+        elif report.removed:
+            print("removed: " + ", ".join(report.removed))
+        print(report.summary())
+    return 1 if args.strict and report.failed else 0
+
+
+# --- search and ask ------------------------------------------------------------------------------
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    app = _app(args)
+    hits = app.retriever.search(args.question, args.k or app.settings.top_k)
+    if args.json:
+        _print_json([h.to_dict() for h in hits])
+        return 0
+    if not hits:
+        print("no results")
+    for rank, h in enumerate(hits, start=1):
+        page = f" p.{h.page}" if h.page is not None else ""
+        snippet = " ".join(h.text.split())[:200]
+        print(f"{rank}. {h.source}{page}  score {h.score:.3f}\n   {snippet}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.chat import DoneEvent, TokenEvent
+
+    app = _app(args)
+    engine = app.chat_engine()
+    answer = None
+    for event in engine.stream_answer(args.question, k=args.k):
+        if isinstance(event, TokenEvent) and not args.json:
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        elif isinstance(event, DoneEvent):
+            answer = event.answer
+    assert answer is not None
+    if args.json:
+        _print_json(answer.to_dict())
+        return 0
+    sys.stdout.write("\n")
+    if answer.sources and not answer.refused:
+        cited = {s.n for s in answer.cited_sources()}
+        print("\nSources:")
+        for s in answer.sources:
+            mark = "" if s.n in cited else "  (retrieved, not cited)"
+            print(f"  {s.label()}{mark}")
+    return 0
+
+
+# --- status and ui -------------------------------------------------------------------------------
+
+
+def collect_status(app: App) -> dict[str, Any]:
+    """What `rag status` prints and the UI's status page shows."""
+    s = app.settings
+    status: dict[str, Any] = {
+        "data_dir": str(s.data_dir.resolve()),
+        "collection": s.collection,
+        "embedding_model": s.embedding_model,
+        "llm_backend_setting": s.llm_backend,
+    }
+    try:
+        status["store"] = app.store.location
+        status["chunks"] = app.store.count()
+        status["index_embedder"] = app.store.embedder_id()
+    except RagError as exc:
+        status["store_error"] = str(exc)
+    counts = app.manifest.counts()
+    status["documents"] = counts.get("indexed", 0)
+    status["documents_failed"] = counts.get("failed", 0)
+    try:
+        choice = app.llm_choice
+        status["llm"] = choice.llm.name
+        status["llm_reason"] = choice.reason
+    except RagError as exc:
+        status["llm_error"] = str(exc)
+    return status
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = collect_status(_app(args))
+    if args.json:
+        _print_json(status)
+    else:
+        width = max(len(k) for k in status)
+        for key, value in status.items():
+            print(f"{key.ljust(width)}  {value}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    import ui
+    from rag.privacy import disable_telemetry
+
+    disable_telemetry()
+    script = Path(ui.__file__).parent / "app.py"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.port", str(args.port),
+        "--server.address", args.address,
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]
+    env = dict(os.environ)
+    if args.data_dir:
+        env["RAG_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    print(f"serving the UI on http://{args.address}:{args.port}", file=sys.stderr)
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Chat with your documents, locally.")
+    parser.add_argument("--data-dir", help="override RAG_DATA_DIR")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="index a folder (a sync: new, changed, removed files)")
+    p.add_argument("folder")
+    p.add_argument("--dry-run", action="store_true", help="print what a sync would do")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a file failed")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--password", action="append", metavar="FILE=PASSWORD",
+                   help="password of an encrypted PDF (path relative to the folder)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="ranked chunks for a question")
+    p.add_argument("question")
+    p.add_argument("--k", type=int, default=None, help="how many (default RAG_TOP_K)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question from the documents, with sources")
+    p.add_argument("question")
+    p.add_argument("--k", type=int, default=None, help="chunks given to the model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("status", help="backend, model, index location and size")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("ui", help="serve the browser UI")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="localhost")
+    p.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Typed settings, read once from the environment (prefix ``RAG_``) and ``.env``.
+
+Every field is listed, with its default and a comment, in ``.env.example``. Build one
+``Settings`` at the edge (CLI, UI) and pass it down; library code never reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Everything the app can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        Path("./data"), description="Where the index, manifest and chats are stored."
+    )
+    collection: str = Field("documents", description="Chroma collection name.")
+    embedding_model: str = Field(
+        DEFAULT_EMBEDDING_MODEL,
+        description="sentence-transformers model name or local path; the default ships offline.",
+    )
+    embedding_device: str = Field("cpu", description="Device for the embedder: cpu, cuda, mps.")
+    embedding_batch_size: int = Field(32, ge=1, le=4096, description="Chunks per embedding batch.")
+    chunk_size: int = Field(200, ge=16, description="Chunk size in tokens of the embedder.")
+    chunk_overlap: int = Field(30, ge=0, description="Overlap between chunks, in tokens.")
+    top_k: int = Field(5, ge=1, le=100, description="How many chunks are given to the LLM.")
+    min_score: float = Field(
+        0.2,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity below which a chunk is not relevant; when none is, "
+        "the app says the documents do not contain the answer.",
+    )
+    llm_backend: Literal["auto", "ollama", "llamacpp"] = Field(
+        "auto", description="auto: Ollama when it answers and has the model, else the GGUF model."
+    )
+    ollama_host: str = Field("http://localhost:11434", description="Ollama server URL.")
+    ollama_model: str = Field("llama3.2", description="Ollama model name (ollama pull NAME).")
+    ollama_timeout: float = Field(120.0, gt=0, description="Seconds to wait for Ollama.")
+    gguf_path: Path | None = Field(
+        None, description="GGUF model for the in-process backend; empty: bundled SmolLM2-135M."
+    )
+    llm_threads: int | None = Field(
+        None, ge=1, description="CPU threads for the in-process LLM; empty: all cores."
+    )
+    temperature: float = Field(0.1, ge=0.0, le=2.0, description="LLM sampling temperature.")
+    context_window: int = Field(4096, ge=512, description="LLM context window in tokens.")
+    max_answer_tokens: int = Field(512, ge=16, description="Longest answer, in tokens.")
+    chroma_host: str = Field("", description="Chroma server host; empty: embedded Chroma.")
+    chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port.")
+
+    @field_validator("gguf_path", "llm_threads", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"RAG_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than "
+                f"RAG_CHUNK_SIZE ({self.chunk_size})"
+            )
+        return self
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.data_dir / "manifest.sqlite3"
+
+    @property
+    def uses_chroma_server(self) -> bool:
+        return bool(self.chroma_host.strip())
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once; ``overrides`` win over the environment (used by CLI flags)."""
+    from pydantic import ValidationError
+
+    from rag.errors import ConfigError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"RAG_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}. Fix them in .env or the environment.") from exc

@@ -1,0 +1,30 @@
+"""Nothing leaves the machine: telemetry of the libraries we use is switched off here.
+
+Called by every entry point (CLI, UI) before the libraries are imported.
+"""
+
+from __future__ import annotations
+
+import os
+
+_DEFAULTS = {
+    "ANONYMIZED_TELEMETRY": "False",  # Chroma (also off in its client Settings)
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+    "DO_NOT_TRACK": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    # Library progress bars would garble the CLI's own output and its one-line errors.
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+
+
+def disable_telemetry(offline_models: bool = True) -> None:
+    """Set the opt-outs unless the user set them; ``offline_models`` also forbids hub downloads."""
+    for key, value in _DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    if offline_models:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -1,0 +1,236 @@
+"""Chroma adapter: an embedded PersistentClient, or an HttpClient when a server host is set.
+
+The project computes vectors itself (no Chroma embedding function). The collection's metadata
+records the embedder id and dimension; opening it with another model is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from rag.errors import EmbedderMismatchError, StoreError
+from rag.types import Chunk, RetrievedChunk
+
+log = logging.getLogger(__name__)
+
+Where = Mapping[str, Any]
+
+
+def make_client(*, path: str | None = None, host: str = "", port: int = 8000) -> Any:
+    """A Chroma client with anonymized telemetry off; ``host`` selects the server path."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if host:
+        try:
+            client = chromadb.HttpClient(host=host, port=port, settings=chroma_settings)
+            client.heartbeat()
+        except Exception as exc:
+            raise StoreError(
+                f"cannot reach the Chroma server at {host}:{port} ({exc}). Start it with "
+                f"`chroma run --path DIR --host {host} --port {port}`, or unset RAG_CHROMA_HOST "
+                "to use the embedded store."
+            ) from exc
+        return client
+    if path is None:
+        raise StoreError("no Chroma path given for the embedded store")
+    try:
+        return chromadb.PersistentClient(path=path, settings=chroma_settings)
+    except Exception as exc:
+        raise StoreError(
+            f"cannot open the Chroma store in {path} ({exc}). Check that the directory is "
+            "writable and not used by a different Chroma version; RAG_DATA_DIR selects another."
+        ) from exc
+
+
+class ChromaStore:
+    """One collection of chunks with their vectors."""
+
+    def __init__(self, client: Any, collection: str, location: str) -> None:
+        self._client = client
+        self.collection_name = collection
+        self.location = location  # shown by `rag status`
+        self._collection: Any = None
+        try:
+            self._max_batch = int(client.get_max_batch_size())
+        except Exception:
+            self._max_batch = 5000
+
+    # --- opening -------------------------------------------------------------------------
+
+    def _existing(self) -> Any:
+        if self._collection is None:
+            try:
+                self._collection = self._client.get_collection(self.collection_name)
+            except Exception:
+                return None
+        return self._collection
+
+    def exists(self) -> bool:
+        return self._existing() is not None
+
+    def open_for_writing(self, embedder_id: str, dimension: int) -> None:
+        """Create the collection, or check that it was built by the same embedder."""
+        collection = self._existing()
+        if collection is None:
+            self._collection = self._client.get_or_create_collection(
+                self.collection_name,
+                metadata={"hnsw:space": "cosine", "embedder": embedder_id, "dimension": dimension},
+            )
+            return
+        self.check_embedder(embedder_id, dimension)
+
+    def check_embedder(self, embedder_id: str, dimension: int) -> None:
+        collection = self._existing()
+        if collection is None:
+            return
+        meta = collection.metadata or {}
+        stored_id, stored_dim = meta.get("embedder"), meta.get("dimension")
+        if stored_id and (stored_id != embedder_id or int(stored_dim or 0) != dimension):
+            raise EmbedderMismatchError(
+                f"collection {self.collection_name!r} was built with embedding model "
+                f"{stored_id!r} ({stored_dim} dimensions), but RAG_EMBEDDING_MODEL is "
+                f"{embedder_id!r} ({dimension}). Set RAG_EMBEDDING_MODEL={stored_id}, or use a "
+                "new RAG_COLLECTION or RAG_DATA_DIR and ingest again."
+            )
+
+    def embedder_id(self) -> str | None:
+        collection = self._existing()
+        return None if collection is None else (collection.metadata or {}).get("embedder")
+
+    def _require(self) -> Any:
+        collection = self._existing()
+        if collection is None:
+            raise StoreError(
+                f"the knowledge base is empty (no collection {self.collection_name!r} at "
+                f"{self.location}). Run `rag ingest DIR` first."
+            )
+        return collection
+
+    # --- writing -------------------------------------------------------------------------
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        collection = self._require()
+        for start in range(0, len(chunks), self._max_batch):
+            part = chunks[start : start + self._max_batch]
+            collection.upsert(
+                ids=[c.id for c in part],
+                documents=[c.text for c in part],
+                metadatas=[c.metadata() for c in part],
+                embeddings=vectors[start : start + len(part)],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        collection = self._existing()
+        if collection is None or not ids:
+            return
+        ids = list(ids)
+        for start in range(0, len(ids), self._max_batch):
+            collection.delete(ids=ids[start : start + self._max_batch])
+
+    # --- reading -------------------------------------------------------------------------
+
+    def count(self) -> int:
+        collection = self._existing()
+        return 0 if collection is None else int(collection.count())
+
+    def ids_for_source(self, source: str, root: str | None = None) -> list[str]:
+        collection = self._existing()
+        if collection is None:
+            return []
+        where: dict[str, Any] = {"source": source}
+        if root is not None:
+            where = {"$and": [{"source": source}, {"root": root}]}
+        return list(collection.get(where=where, include=[])["ids"])
+
+    def vectors_for_chunk_hashes(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors already stored for chunks with these texts, so they are not embedded again."""
+        collection = self._existing()
+        found: dict[str, np.ndarray] = {}
+        if collection is None or not hashes:
+            return found
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            got = collection.get(
+                where={"chunk_hash": {"$in": part}}, include=["metadatas", "embeddings"]
+            )
+            for meta, vec in zip(got["metadatas"], got["embeddings"], strict=True):
+                found.setdefault(str(meta["chunk_hash"]), np.asarray(vec, dtype=np.float32))
+        return found
+
+    def iter_all(
+        self, *, embeddings: bool = False, page_size: int = 2000
+    ) -> Iterator[tuple[str, str, dict[str, Any], np.ndarray | None]]:
+        """(id, text, metadata, vector) for every chunk, paged so memory stays bounded."""
+        collection = self._existing()
+        if collection is None:
+            return
+        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+        offset = 0
+        while True:
+            got = collection.get(include=include, limit=page_size, offset=offset)
+            ids = got["ids"]
+            if not ids:
+                return
+            vecs = got["embeddings"] if embeddings else [None] * len(ids)
+            for i, cid in enumerate(ids):
+                vec = None if vecs[i] is None else np.asarray(vecs[i], dtype=np.float32)
+                yield cid, got["documents"][i] or "", dict(got["metadatas"][i] or {}), vec
+            offset += len(ids)
+
+    def get(self, ids: Sequence[str]) -> list[RetrievedChunk]:
+        collection = self._existing()
+        if collection is None or not ids:
+            return []
+        got = collection.get(ids=list(ids), include=["documents", "metadatas"])
+        by_id = {
+            cid: _to_retrieved(cid, doc, meta, 0.0)
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def query(self, vector: np.ndarray, k: int, where: Where | None = None) -> list[RetrievedChunk]:
+        """Nearest chunks by cosine similarity, best first."""
+        collection = self._require()
+        n = collection.count()
+        if n == 0:
+            return []
+        try:
+            got = collection.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                n_results=min(k, n),
+                where=dict(where) if where else None,
+                include=["documents", "metadatas", "distances"],
+            )
+        except Exception as exc:
+            raise StoreError(f"Chroma query failed: {exc}") from exc
+        return [
+            _to_retrieved(cid, doc, meta, 1.0 - float(dist))
+            for cid, doc, meta, dist in zip(
+                got["ids"][0],
+                got["documents"][0],
+                got["metadatas"][0],
+                got["distances"][0],
+                strict=True,
+            )
+        ]
+
+
+def _to_retrieved(cid: str, doc: str | None, meta: Mapping[str, Any] | None, score: float) -> RetrievedChunk:
+    meta = meta or {}
+    page = meta.get("page")
+    return RetrievedChunk(
+        id=cid,
+        text=doc or "",
+        source=str(meta.get("source", "")),
+        page=int(page) if page is not None else None,
+        heading=str(meta.get("heading", "")),
+        score=score,
+        chunk_index=int(meta.get("chunk_index", 0)),
+    )

@@ -1,0 +1,112 @@
+"""Small value types passed between stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A unit of loaded text: one PDF page, one Markdown section, one text file."""
+
+    text: str
+    source: str  # path relative to the ingested folder, POSIX separators
+    page: int | None = None  # 1-based
+    heading: str = ""  # "Title > Section > Subsection"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    text: str
+    source: str
+    page: int | None
+    heading: str
+    chunk_index: int
+    content_hash: str  # of the source file's bytes
+    chunk_hash: str  # of this chunk's text
+    root: str = ""  # the ingested folder (absolute); sources are relative to it
+
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "source": self.source,
+            "root": self.root,
+            "heading": self.heading,
+            "chunk_index": self.chunk_index,
+            "content_hash": self.content_hash,
+            "chunk_hash": self.chunk_hash,
+        }
+        if self.page is not None:  # Chroma metadata values cannot be None
+            meta["page"] = self.page
+        return meta
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    id: str
+    text: str
+    source: str
+    page: int | None
+    heading: str
+    score: float  # higher is better; cosine similarity for dense search
+    chunk_index: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "page": self.page,
+            "heading": self.heading,
+            "score": round(self.score, 4),
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class Source:
+    """A numbered citation: ``[n]`` in the answer points at this chunk."""
+
+    n: int
+    chunk: RetrievedChunk
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, **self.chunk.to_dict()}
+
+    def label(self) -> str:
+        page = f", page {self.chunk.page}" if self.chunk.page is not None else ""
+        return f"[{self.n}] {self.chunk.source}{page}"
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    sources: list[Source] = field(default_factory=list)
+    search_query: str = ""
+    refused: bool = False  # the documents do not contain the answer
+    backend: str = ""
+
+    def cited_sources(self) -> list[Source]:
+        from rag.prompts import cited_numbers
+
+        cited = cited_numbers(self.text)
+        return [s for s in self.sources if s.n in cited]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "search_query": self.search_query,
+            "answer": self.text,
+            "refused": self.refused,
+            "backend": self.backend,
+            "sources": [s.to_dict() for s in self.sources],
+        }

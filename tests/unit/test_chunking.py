@@ -1,0 +1,56 @@
+import pytest
+
+from ingest.chunking import Chunker, chunk_id
+from rag.types import Document
+
+
+def words(text: str) -> int:
+    """A stand-in tokenizer for the pure tests: one token per word, plus two special tokens."""
+    return len(text.split()) + 2
+
+
+def test_chunks_respect_the_budget_and_overlap() -> None:
+    text = " ".join(f"word{i}." for i in range(1000))
+    chunker = Chunker(words, chunk_size=50, chunk_overlap=10, max_tokens=256)
+    pieces = chunker.split_text(text)
+    assert all(words(p) - 2 <= 50 for p in pieces)
+    assert len(pieces) >= 20
+    # consecutive chunks overlap
+    assert pieces[0].split()[-1] in pieces[1].split()[:15]
+
+
+def test_budget_never_exceeds_the_models_limit() -> None:
+    chunker = Chunker(words, chunk_size=1000, chunk_overlap=10, max_tokens=128)
+    assert chunker.budget == 126
+    assert all(words(p) <= 128 for p in chunker.split_text("x " * 5000))
+
+
+def test_unsplittable_text_is_still_cut_to_the_budget() -> None:
+    def chars(text: str) -> int:
+        return len(text) + 2
+
+    chunker = Chunker(chars, chunk_size=30, chunk_overlap=0, max_tokens=256)
+    assert all(chars(p) - 2 <= 30 for p in chunker.split_text("a" * 500))
+
+
+def test_ids_are_deterministic_and_carry_metadata() -> None:
+    chunker = Chunker(words, chunk_size=20, chunk_overlap=0, max_tokens=256)
+    docs = [Document("alpha beta gamma " * 20, "dir/a.pdf", page=2, heading="H")]
+    first = chunker.chunk_documents(docs, root="/r", content_hash="h")
+    again = chunker.chunk_documents(docs, root="/r", content_hash="h")
+    assert [c.id for c in first] == [c.id for c in again]
+    assert first[0].metadata() == {
+        "source": "dir/a.pdf", "root": "/r", "heading": "H", "chunk_index": 0,
+        "content_hash": "h", "chunk_hash": first[0].chunk_hash, "page": 2,
+    }
+    assert chunk_id("/r", "dir/a.pdf", 0, "abc") != chunk_id("/other", "dir/a.pdf", 0, "abc")
+
+
+@pytest.mark.slow
+def test_real_tokenizer_chunks_fit_the_model(embedder) -> None:  # type: ignore[no-untyped-def]
+    chunker = Chunker(embedder.count_tokens, chunk_size=1000, chunk_overlap=30,
+                      max_tokens=embedder.max_tokens)
+    text = "Retrieval-augmented generation grounds answers in documents. " * 400
+    pieces = chunker.split_text(text)
+    assert len(pieces) > 1
+    assert max(embedder.count_tokens(p) for p in pieces) <= embedder.max_tokens

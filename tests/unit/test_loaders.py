@@ -1,0 +1,113 @@
+from pathlib import Path
+
+import pytest
+
+from ingest.loaders import decode_text, load_file, split_markdown
+from rag.errors import LoaderError
+from tests.conftest import KNOWLEDGE_BASE
+
+
+def test_markdown_sections_keep_their_heading_path() -> None:
+    text = "# Guide\nintro\n## Search\nabout search\n```\n# not a heading\n```\n### HNSW\ngraphs\n## Other\nx"
+    docs = split_markdown(text, "g.md")
+    assert [d.heading for d in docs] == [
+        "Guide", "Guide > Search", "Guide > Search > HNSW", "Guide > Other"
+    ]
+    assert "# not a heading" in docs[1].text
+
+
+def test_html_visible_text_only(tmp_path: Path) -> None:
+    page = tmp_path / "p.html"
+    page.write_text(
+        "<html><head><title>T</title><style>body{color:red}</style>"
+        "<script>var secret = 1;</script></head><body><h1>Main</h1><p>Visible &amp; kept</p>"
+        "<noscript>hidden</noscript><h2>Sub</h2><p>more</p></body></html>"
+    )
+    docs = load_file(page, "p.html")
+    joined = "\n".join(d.text for d in docs)
+    assert "Visible & kept" in joined and "more" in joined
+    assert "secret" not in joined and "color" not in joined and "hidden" not in joined
+    assert docs[-1].heading == "Main > Sub"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("café".encode(), "café"),
+        ("café".encode("utf-8-sig"), "café"),
+        ("café".encode("utf-16"), "café"),
+        ("café".encode("latin-1"), "café"),
+        (b"\xff\xfe\xfd undecodable", None),
+    ],
+)
+def test_text_in_any_common_encoding(data: bytes, expected: str | None) -> None:
+    text = decode_text(data)
+    if expected is not None:
+        assert text == expected
+    assert isinstance(text, str)
+
+
+def test_binary_with_text_extension_is_a_clear_failure(tmp_path: Path) -> None:
+    f = tmp_path / "x.txt"
+    f.write_bytes(b"\x00\x01\x02binary" * 100)
+    with pytest.raises(LoaderError, match="binary"):
+        load_file(f, "x.txt")
+
+
+def test_empty_file_is_a_clear_failure(tmp_path: Path) -> None:
+    f = tmp_path / "e.md"
+    f.write_text("   \n")
+    with pytest.raises(LoaderError, match="empty"):
+        load_file(f, "e.md")
+
+
+def test_docx_headings_and_paragraphs(tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Report", level=1)
+    document.add_paragraph("First finding.")
+    document.add_heading("Details", level=2)
+    document.add_paragraph("The detail is 42.")
+    path = tmp_path / "r.docx"
+    document.save(str(path))
+    docs = load_file(path, "r.docx")
+    assert docs[-1].heading == "Report > Details"
+    assert "The detail is 42." in docs[-1].text
+
+
+def test_pdf_pages_are_numbered_from_one() -> None:
+    pdf = next(KNOWLEDGE_BASE.glob("*.pdf"))
+    docs = load_file(pdf, pdf.name)
+    assert [d.page for d in docs] == list(range(1, len(docs) + 1))
+    assert len(docs) >= 2 and all(d.text.strip() for d in docs)
+
+
+def _encrypted_copy(tmp_path: Path, password: str) -> Path:
+    import pypdf
+
+    writer = pypdf.PdfWriter(clone_from=str(next(KNOWLEDGE_BASE.glob("*.pdf"))))
+    writer.encrypt(user_password=password, owner_password="owner", algorithm="AES-128")
+    out = tmp_path / "locked.pdf"
+    with out.open("wb") as fh:
+        writer.write(fh)
+    return out
+
+
+def test_pdf_with_empty_password_opens(tmp_path: Path) -> None:
+    assert load_file(_encrypted_copy(tmp_path, ""), "locked.pdf")
+
+
+def test_pdf_with_a_password_says_how_to_give_it(tmp_path: Path) -> None:
+    path = _encrypted_copy(tmp_path, "s3cret")
+    with pytest.raises(LoaderError, match="encrypted: give the password"):
+        load_file(path, "locked.pdf")
+    path.with_name("locked.pdf.password").write_text("s3cret\n")
+    assert load_file(path, "locked.pdf")
+
+
+def test_malformed_pdf_is_a_clear_failure(tmp_path: Path) -> None:
+    f = tmp_path / "bad.pdf"
+    f.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage")
+    with pytest.raises(LoaderError):
+        load_file(f, "bad.pdf")
