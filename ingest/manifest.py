@@ -2,6 +2,13 @@
 
 The manifest decides what a sync does (new, changed, unchanged, removed) and is committed only
 after Chroma holds the file's chunks, so a crash leaves at worst a file that is processed again.
+Before a file's chunks are written, the ids about to be written go into a journal row; the
+manifest row and the journal's removal are one transaction. After a crash, the journal names
+the chunks that may be in Chroma without a manifest row (the next sync deletes them), even if
+the file itself has gone meanwhile.
+
+Status: ``indexed`` (its chunks are searchable), ``skipped`` (a type no loader reads; listed
+so the library can show it) or ``failed`` (``reason`` says why and what to do).
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +40,12 @@ CREATE TABLE IF NOT EXISTS files (
     PRIMARY KEY (root, source)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (
+    root TEXT NOT NULL,
+    source TEXT NOT NULL,
+    chunk_ids TEXT NOT NULL,
+    PRIMARY KEY (root, source)
+);
 """
 
 
@@ -85,8 +99,10 @@ class Manifest:
         return [_record(r) for r in rows]
 
     def by_hash(self, content_hash: str) -> Iterator[FileRecord]:
+        """Indexed files (any folder) with these bytes: their chunks can be re-pointed."""
         rows = self._db.execute(
-            "SELECT * FROM files WHERE content_hash=? AND status='indexed'", (content_hash,)
+            "SELECT * FROM files WHERE content_hash=? AND status='indexed' ORDER BY root, source",
+            (content_hash,),
         ).fetchall()
         return (_record(r) for r in rows)
 
@@ -98,6 +114,42 @@ class Manifest:
              json.dumps(rec.chunk_ids), rec.status, rec.reason, rec.embedder, rec.pages,
              rec.ingested_at),
         )
+
+    def begin(self, root: str, source: str, chunk_ids: Sequence[str]) -> None:
+        """Journal the chunk ids about to be written for ``source`` (see the module docstring)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO journal VALUES (?,?,?)",
+            (root, source, json.dumps(list(chunk_ids))),
+        )
+
+    def commit(self, rec: FileRecord) -> None:
+        """Write ``rec`` and clear its journal row, atomically."""
+        rec.ingested_at = rec.ingested_at or time.time()
+        with self._transaction():
+            self.put(rec)
+            self._db.execute("DELETE FROM journal WHERE root=? AND source=?",
+                             (rec.root, rec.source))
+
+    def journal(self, root: str) -> list[tuple[str, list[str]]]:
+        rows = self._db.execute(
+            "SELECT source, chunk_ids FROM journal WHERE root=? ORDER BY source", (root,)
+        ).fetchall()
+        return [(str(src), list(json.loads(ids))) for src, ids in rows]
+
+    def clear_journal(self, root: str, sources: Sequence[str]) -> None:
+        self._db.executemany(
+            "DELETE FROM journal WHERE root=? AND source=?", [(root, s) for s in sources]
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def touch(self, root: str, source: str, size: int, mtime_ns: int) -> None:
         self._db.execute(

@@ -50,9 +50,17 @@ def _read_pages(path: Path, source: str, password: str | None) -> list[Document]
 
     try:
         reader = pypdf.PdfReader(str(path), strict=False)
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # pypdf raises many types on damaged files; all mean "malformed"
         raise LoaderError(f"malformed PDF ({exc.__class__.__name__}: {exc})"[:300]) from exc
-    if reader.is_encrypted:
+    try:
+        encrypted = reader.is_encrypted
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise LoaderError(f"malformed PDF ({exc.__class__.__name__}: {exc})"[:300]) from exc
+    if encrypted:
         candidates = [p for p in (password, sidecar_password(path), "") if p is not None]
         opened = False
         for candidate in candidates:
@@ -62,6 +70,15 @@ def _read_pages(path: Path, source: str, password: str | None) -> list[Document]
                     break
             except (NotImplementedError, FileNotDecryptedError, PdfReadError) as exc:
                 raise LoaderError(f"encrypted with an unsupported method ({exc})"[:300]) from exc
+            except MemoryError:
+                raise
+            except Exception as exc:  # a damaged encryption dictionary
+                raise LoaderError(f"malformed PDF ({exc.__class__.__name__}: {exc})"[:300]) from exc
+        if not opened and len(candidates) > 1:
+            raise LoaderError(
+                "encrypted: the password given does not open it; give the right one with "
+                f"`rag ingest --password FILE=PASSWORD` or in {path.name}.password"
+            )
         if not opened:
             raise LoaderError(
                 "encrypted: give the password with `rag ingest --password FILE=PASSWORD` "
@@ -75,8 +92,9 @@ def _read_pages(path: Path, source: str, password: str | None) -> list[Document]
             docs.append(Document(text=text, source=source, page=number))
     except FileNotDecryptedError as exc:
         raise LoaderError("encrypted: give the password with `rag ingest --password`") from exc
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            RecursionError, ZeroDivisionError, AssertionError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # damaged streams, page-tree loops, missing filters, limits
         raise LoaderError(f"malformed PDF ({exc.__class__.__name__}: {exc})"[:300]) from exc
     kept = [d for d in docs if d.text.strip()]
     if not kept:

@@ -1,8 +1,19 @@
 """The sync: walk a folder, and add, update, re-point, skip or delete so that the index matches it.
 
-Order of writes per file (crash safety): chunks are upserted under deterministic ids, then the
-file's chunks that are no longer wanted are deleted from Chroma, and only then is the manifest
-row committed. A run killed at any point leaves a state that the next run completes.
+A sync plans first (stat, and hash only what changed size or time), then:
+
+1. re-points renamed and copied files: a file whose bytes are already indexed gets that file's
+   chunks, texts and vectors copied under its own ids; nothing is parsed or embedded;
+2. loads the rest in worker processes (``worker.py``: time and memory bound per file), chunks
+   each result in this process and embeds new chunk texts across files in batches, reusing
+   stored vectors of texts already in Chroma;
+3. deletes the chunks and rows of files that are gone.
+
+Crash safety: per file, the chunk ids about to exist are journalled in the manifest, chunks
+are upserted under deterministic ids, the manifest row is committed, stale chunks are deleted,
+and the journal row is cleared. The next sync first deletes any journalled chunk that its
+manifest row does not list, so a run killed at any point (SIGKILL included) is completed by the
+next one as if it had never been interrupted.
 """
 
 from __future__ import annotations
@@ -11,53 +22,28 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ingest.chunking import Chunker
-from ingest.loaders import LOADERS, load_file
+from ingest.chunking import Chunker, chunk_id
+from ingest.loaders import LOADERS
 from ingest.manifest import FileRecord, Manifest
+from ingest.report import IngestReport, Progress
+from ingest.worker import LoaderPool, LoadResult, LoadTask
 from rag.embeddings import Embedder
-from rag.errors import IngestError, LoaderError
+from rag.errors import IngestError
 from rag.store import ChromaStore
 from rag.types import Chunk
+
+__all__ = ["IngestPipeline", "IngestReport", "Progress", "file_hash", "walk"]
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int, str], None]  # (files done, files total, current source)
-
-
-@dataclass
-class IngestReport:
-    folder: str
-    files: int = 0
-    pages: int = 0
-    chunks: int = 0
-    embedded: int = 0
-    indexed: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-    dry_run: bool = False
-
-    def summary(self) -> str:
-        verb = "would index" if self.dry_run else "indexed"
-        return (
-            f"{self.files} files: {verb} {len(self.indexed)}, updated {len(self.updated)}, "
-            f"unchanged {len(self.unchanged)}, removed {len(self.removed)}, "
-            f"skipped {len(self.skipped)}, failed {len(self.failed)}; {self.pages} pages, "
-            f"{self.chunks} chunks, {self.embedded} embedded; {self.seconds:.1f} s"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+DetailCallback = Callable[[Progress], None]
 
 
 def file_hash(path: Path) -> str:
@@ -69,24 +55,63 @@ def file_hash(path: Path) -> str:
 
 
 def walk(folder: Path) -> Iterator[Path]:
-    """Files below ``folder``, sorted, hidden files and folders left out."""
+    """Files below ``folder``, sorted, hidden files and folders and password sidecars left out."""
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if not name.startswith("."):
+            if not name.startswith(".") and not name.endswith(".password"):
                 yield Path(dirpath) / name
+
+
+@dataclass
+class _File:
+    """A file the plan decided to (re)index."""
+
+    path: Path
+    source: str
+    size: int
+    mtime_ns: int
+    digest: str
+    old: FileRecord | None
+    password: str | None = None
+
+
+@dataclass
+class _Loaded:
+    file: _File
+    chunks: list[Chunk]
+    pages: int
+    vectors: np.ndarray
+    todo: list[int] = field(default_factory=list)  # rows of ``vectors`` still to embed
 
 
 class IngestPipeline:
     """load -> chunk -> embed (reusing stored vectors) -> store, for one folder at a time."""
 
     def __init__(
-        self, store: ChromaStore, embedder: Embedder, chunker: Chunker, manifest: Manifest
+        self,
+        store: ChromaStore,
+        embedder: Embedder,
+        chunker: Chunker,
+        manifest: Manifest,
+        *,
+        workers: int = 2,
+        file_timeout: float = 120.0,
+        file_memory_mb: int = 2048,
+        batch_size: int | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
         self.manifest = manifest
+        self.batch_size = batch_size or int(getattr(embedder, "batch_size", 32))
+        self._pool = LoaderPool(workers, timeout=file_timeout, memory_mb=file_memory_mb)
+
+    def close(self) -> None:
+        """Stop the loader processes (they also stop with this process)."""
+        self._pool.close()
+
+    # --- the sync ------------------------------------------------------------------------------
 
     def sync(
         self,
@@ -95,7 +120,10 @@ class IngestPipeline:
         dry_run: bool = False,
         passwords: Mapping[str, str] | None = None,
         progress: ProgressCallback | None = None,
+        on_progress: DetailCallback | None = None,
+        force: Collection[str] = (),
     ) -> IngestReport:
+        """Make the index match ``folder``. ``force``: sources to re-index even if unchanged."""
         start = time.perf_counter()
         if not folder.is_dir():
             raise IngestError(f"{folder} is not a folder: give `rag ingest` a directory to index")
@@ -103,103 +131,86 @@ class IngestPipeline:
         report = IngestReport(folder=root, dry_run=dry_run)
         if not dry_run:
             self.store.open_for_writing(self.embedder.model_id, self.embedder.dimension)
-        paths = [p for p in walk(folder) if not p.name.endswith(".password")]
+            self.recover(root)
+        run = _Run(self, root, report, dry_run, progress, on_progress)
         known = {rec.source: rec for rec in self.manifest.records(root)}
+        paths = list(walk(folder))
+        run.total = len(paths)
+        loads: list[_File] = []
+        twins: dict[str, list[_File]] = {}
         seen: set[str] = set()
-        for done, path in enumerate(paths):
+        for path in paths:
             source = path.relative_to(folder).as_posix()
             seen.add(source)
             report.files += 1
-            if progress:
-                progress(done, len(paths), source)
-            if path.suffix.lower() not in LOADERS:
-                report.skipped.append(source)
+            planned = run.plan(path, source, known.get(source), (passwords or {}).get(source),
+                               force=source in force)
+            if planned is None:
                 continue
-            self._sync_file(root, path, source, known.get(source), report, dry_run,
-                            (passwords or {}).get(source))
-        if progress:
-            progress(len(paths), len(paths), "")
-        for source in sorted(set(known) - seen):
-            report.removed.append(source)
+            if dry_run:
+                run.done(source)
+                continue
+            if planned.digest in twins:  # same bytes as a file loaded in this run
+                twins.setdefault(planned.digest, []).append(planned)
+                continue
+            if source not in force and run.repoint(planned):
+                continue
+            twins.setdefault(planned.digest, [])
+            loads.append(planned)
+        gone = sorted(set(known) - seen)
+        if not dry_run:
+            run.load_all(loads)
+            for group in twins.values():
+                for twin in group:
+                    run.twin(twin)
+        for source in gone:
+            if known[source].status != "skipped":
+                report.removed.append(source)
             if not dry_run:
                 self._delete_file(known[source])
+        for items in (report.indexed, report.updated, report.unchanged, report.skipped,
+                      report.repointed):
+            items.sort()
+        report.failed = dict(sorted(report.failed.items()))
+        run.announce("")
         report.seconds = time.perf_counter() - start
         return report
 
-    def _sync_file(
-        self,
-        root: str,
-        path: Path,
-        source: str,
-        old: FileRecord | None,
-        report: IngestReport,
-        dry_run: bool,
-        password: str | None,
-    ) -> None:
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            report.failed[source] = f"cannot stat ({exc.strerror})"
-            return
-        same_model = old is not None and old.embedder == self.embedder.model_id
-        if (old is not None and same_model and old.status != "failed"
-                and old.size == stat.st_size and old.mtime_ns == stat.st_mtime_ns):
-            report.unchanged.append(source)
-            return
-        try:
-            digest = file_hash(path)
-        except OSError as exc:
-            report.failed[source] = f"cannot read ({exc.strerror})"
-            return
-        if old is not None and same_model and old.content_hash == digest and old.status != "failed":
-            report.unchanged.append(source)
-            if not dry_run:
-                self.manifest.touch(root, source, stat.st_size, stat.st_mtime_ns)
-            return
-        (report.updated if old is not None else report.indexed).append(source)
-        if dry_run:
-            return
-        record = FileRecord(root=root, source=source, size=stat.st_size,
-                            mtime_ns=stat.st_mtime_ns, content_hash=digest,
-                            embedder=self.embedder.model_id)
-        try:
-            docs = _load(path, source, password)
-        except LoaderError as exc:
-            (report.updated if old is not None else report.indexed).remove(source)
-            report.failed[source] = str(exc)
-            # What was indexed from an earlier version stays searchable: nothing is lost.
-            record.status, record.reason = "failed", str(exc)
-            record.chunk_ids = old.chunk_ids if old is not None else []
-            self.manifest.put(record)
-            return
-        chunks = self.chunker.chunk_documents(docs, root=root, content_hash=digest)
-        vectors = self._vectors_for(chunks, report)
-        self.store.upsert(chunks, vectors)
-        wanted = {c.id for c in chunks}
-        stale = [i for i in self.store.ids_for_source(source, root=root) if i not in wanted]
-        self.store.delete(stale)
-        record.chunk_ids = [c.id for c in chunks]
-        record.pages = len({d.page for d in docs if d.page is not None}) or 1
-        self.manifest.put(record)
-        report.pages += record.pages
-        report.chunks += len(chunks)
+    def recover(self, root: str) -> int:
+        """Delete chunks a killed run wrote without committing them (see the module docstring)."""
+        deleted = 0
+        for source, ids in self.manifest.journal(root):
+            rec = self.manifest.get(root, source)
+            keep = set(rec.chunk_ids) if rec is not None else set()
+            extra = [i for i in ids if i not in keep]
+            self.store.delete(extra)
+            deleted += len(extra)
+            self.manifest.clear_journal(root, [source])
+        if deleted:
+            log.info("removed %d chunks an interrupted ingest had left in %s", deleted, root)
+        return deleted
 
-    def _vectors_for(self, chunks: list[Chunk], report: IngestReport) -> np.ndarray:
-        """Reuse stored vectors for chunk texts already embedded (renames, copies, edits)."""
-        vectors = np.zeros((len(chunks), self.embedder.dimension), dtype=np.float32)
-        known = self.store.vectors_for_chunk_hashes([c.chunk_hash for c in chunks])
-        todo = [i for i, c in enumerate(chunks) if c.chunk_hash not in known]
-        for i, c in enumerate(chunks):
-            if c.chunk_hash in known:
-                vectors[i] = known[c.chunk_hash]
-        if todo:
-            vectors[todo] = self.embedder.embed_documents([chunks[i].text for i in todo])
-            report.embedded += len(todo)
-        return vectors
+    # --- writing one file --------------------------------------------------------------------
+
+    def write_file(self, record: FileRecord, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """Journal, upsert, commit the row, delete stale chunks, clear the journal."""
+        wanted = [c.id for c in chunks]
+        present = self.store.ids_for_source(record.source, root=record.root)
+        keep = set(wanted)
+        stale = [i for i in present if i not in keep]
+        self.manifest.begin(record.root, record.source, wanted + stale)
+        self.store.upsert(chunks, vectors)
+        record.chunk_ids = wanted
+        self.manifest.put(record)
+        self.store.delete(stale)
+        self.manifest.clear_journal(record.root, [record.source])
 
     def _delete_file(self, rec: FileRecord) -> None:
-        self.store.delete(self.store.ids_for_source(rec.source, root=rec.root))
+        ids = self.store.ids_for_source(rec.source, root=rec.root)
+        self.manifest.begin(rec.root, rec.source, ids)
         self.manifest.remove(rec.root, [rec.source])
+        self.store.delete(ids)
+        self.manifest.clear_journal(rec.root, [rec.source])
 
     def delete_document(self, root: str, source: str) -> bool:
         """Remove one file's chunks and manifest row (the library page's delete)."""
@@ -209,15 +220,207 @@ class IngestPipeline:
         self._delete_file(rec)
         return True
 
+    def vectors_for(self, chunks: list[Chunk]) -> tuple[np.ndarray, list[int]]:
+        """Stored vectors for chunk texts already embedded; the rows still to embed."""
+        vectors = np.zeros((len(chunks), self.embedder.dimension), dtype=np.float32)
+        known = self.store.vectors_for_chunk_hashes([c.chunk_hash for c in chunks])
+        todo = []
+        for i, c in enumerate(chunks):
+            if c.chunk_hash in known:
+                vectors[i] = known[c.chunk_hash]
+            else:
+                todo.append(i)
+        return vectors, todo
 
-def _load(path: Path, source: str, password: str | None) -> list[Any]:
-    if password is not None and path.suffix.lower() == ".pdf":
-        from ingest.pdf import load_pdf
 
+class _Run:
+    """The state of one sync: the report, progress, and the batch of files waiting to embed."""
+
+    def __init__(self, pipeline: IngestPipeline, root: str, report: IngestReport, dry_run: bool,
+                 progress: ProgressCallback | None, on_progress: DetailCallback | None) -> None:
+        self.p = pipeline
+        self.root = root
+        self.report = report
+        self.dry_run = dry_run
+        self.progress = progress
+        self.on_progress = on_progress
+        self.total = 0
+        self.files_done = 0
+        self.pending: list[_Loaded] = []
+
+    # --- progress --------------------------------------------------------------------------
+
+    def done(self, source: str) -> None:
+        self.files_done += 1
+        self.announce(source)
+
+    def announce(self, source: str) -> None:
+        if self.progress:
+            self.progress(self.files_done, self.total, source)
+        if self.on_progress:
+            r = self.report
+            self.on_progress(Progress(self.files_done, self.total, r.pages, r.chunks,
+                                      r.embedded, source))
+
+    # --- planning --------------------------------------------------------------------------
+
+    def plan(self, path: Path, source: str, old: FileRecord | None, password: str | None,
+             *, force: bool) -> _File | None:
+        """Decide what ``path`` needs; ``None`` when nothing more is to be done for it."""
+        report, p = self.report, self.p
         try:
-            return load_pdf(path, source, password=password)
-        except LoaderError:
-            raise
-        except Exception as exc:
-            raise LoaderError(f"cannot read ({exc.__class__.__name__}: {exc})"[:300]) from exc
-    return load_file(path, source)
+            stat = path.stat()
+        except OSError as exc:
+            report.failed[source] = f"cannot stat ({exc.strerror})"
+            self.done(source)
+            return None
+        if path.suffix.lower() not in LOADERS:
+            report.skipped.append(source)
+            if not self.dry_run and (old is None or old.status != "skipped"
+                                     or old.size != stat.st_size
+                                     or old.mtime_ns != stat.st_mtime_ns):
+                p.manifest.put(FileRecord(
+                    root=self.root, source=source, size=stat.st_size, mtime_ns=stat.st_mtime_ns,
+                    content_hash="", status="skipped", embedder=p.embedder.model_id,
+                    reason=f"unsupported file type {path.suffix or '(no extension)'}"))
+            self.done(source)
+            return None
+        usable = (old is not None and old.embedder == p.embedder.model_id
+                  and old.status != "skipped" and not force)
+        retry = password is not None or path.with_name(path.name + ".password").is_file()
+        same_stat = old is not None and (old.size, old.mtime_ns) == (stat.st_size,
+                                                                     stat.st_mtime_ns)
+        if usable and old is not None and same_stat and self._settled(old, source, retry):
+            return None
+        try:
+            digest = file_hash(path)
+        except OSError as exc:
+            report.failed[source] = f"cannot read ({exc.strerror})"
+            self.done(source)
+            return None
+        if usable and old is not None and old.content_hash == digest:
+            if not self.dry_run and not same_stat:
+                p.manifest.touch(self.root, source, stat.st_size, stat.st_mtime_ns)
+            if self._settled(old, source, retry):
+                return None
+        (report.updated if old is not None and old.status != "skipped"
+         else report.indexed).append(source)
+        return _File(path, source, stat.st_size, stat.st_mtime_ns, digest, old, password)
+
+    def _settled(self, old: FileRecord, source: str, retry: bool) -> bool:
+        """Unchanged: indexed, or failed before and no new password to try."""
+        if old.status == "indexed":
+            self.report.unchanged.append(source)
+        elif old.status == "failed" and not retry:
+            self.report.failed[source] = old.reason
+        else:
+            return False
+        self.done(source)
+        return True
+
+    def _fail(self, f: _File, reason: str) -> None:
+        for items in (self.report.indexed, self.report.updated):
+            if f.source in items:
+                items.remove(f.source)
+        self.report.failed[f.source] = reason
+        # What was indexed from an earlier version stays searchable: nothing is lost.
+        self.p.manifest.put(self._record(f, status="failed", reason=reason,
+                                         chunk_ids=f.old.chunk_ids if f.old else []))
+        self.done(f.source)
+
+    def _record(self, f: _File, **fields: object) -> FileRecord:
+        rec = FileRecord(root=self.root, source=f.source, size=f.size, mtime_ns=f.mtime_ns,
+                         content_hash=f.digest, embedder=self.p.embedder.model_id)
+        for key, value in fields.items():
+            setattr(rec, key, value)
+        return rec
+
+    # --- re-pointing: renamed, moved and copied files ----------------------------------------
+
+    def repoint(self, f: _File, donor: FileRecord | None = None) -> bool:
+        """Copy the chunks of an indexed file with the same bytes; False when there is none."""
+        p = self.p
+        donors = [donor] if donor is not None else [
+            d for d in p.manifest.by_hash(f.digest)
+            if d.embedder == p.embedder.model_id and (d.root, d.source) != (self.root, f.source)
+        ]
+        for d in donors:
+            records = p.store.records(d.chunk_ids)
+            if not d.chunk_ids or len(records) != len(d.chunk_ids):
+                continue  # that donor's chunks are incomplete: try the next, else parse
+            chunks = [
+                Chunk(id=chunk_id(self.root, f.source, int(meta.get("chunk_index", n)),
+                                  str(meta["chunk_hash"])),
+                      text=text, source=f.source,
+                      page=int(meta["page"]) if meta.get("page") is not None else None,
+                      heading=str(meta.get("heading", "")),
+                      chunk_index=int(meta.get("chunk_index", n)), content_hash=f.digest,
+                      chunk_hash=str(meta["chunk_hash"]), root=self.root)
+                for n, (_, text, meta, _) in enumerate(records)
+            ]
+            vectors = np.stack([vec for *_, vec in records]).astype(np.float32)
+            p.write_file(self._record(f, pages=d.pages), chunks, vectors)
+            self.report.repointed.append(f.source)
+            self.report.pages += d.pages
+            self.report.chunks += len(chunks)
+            self.done(f.source)
+            return True
+        return False
+
+    def twin(self, f: _File) -> None:
+        """A file with the same bytes as one loaded in this run: re-point, or fail alike."""
+        for rec in self.p.manifest.by_hash(f.digest):
+            if rec.root == self.root and self.repoint(f, rec):
+                return
+        failed = [s for s in self.report.failed
+                  if (row := self.p.manifest.get(self.root, s)) is not None
+                  and row.content_hash == f.digest]
+        reason = self.report.failed[failed[0]] if failed else "cannot read"
+        self._fail(f, reason)
+
+    # --- loading, embedding across files, writing --------------------------------------------
+
+    def load_all(self, files: list[_File]) -> None:
+        by_source = {f.source: f for f in files}
+        tasks = (LoadTask(f.path, f.source, f.password) for f in files)
+        for result in self.p._pool.load(tasks):
+            self._loaded(by_source[result.task.source], result)
+        self.flush()
+
+    def _loaded(self, f: _File, result: LoadResult) -> None:
+        if result.docs is None:
+            self._fail(f, result.error)
+            return
+        chunks = self.p.chunker.chunk_documents(result.docs, root=self.root,
+                                                content_hash=f.digest)
+        if not chunks:
+            self._fail(f, "empty: no text in the file")
+            return
+        vectors, todo = self.p.vectors_for(chunks)
+        pages = len({d.page for d in result.docs if d.page is not None}) or 1
+        self.pending.append(_Loaded(f, chunks, pages, vectors, todo))
+        if sum(len(item.todo) for item in self.pending) >= self.p.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Embed the new texts of every pending file in one call, then write the files."""
+        if not self.pending:
+            return
+        texts: dict[str, str] = {}
+        for item in self.pending:
+            for i in item.todo:
+                texts.setdefault(item.chunks[i].chunk_hash, item.chunks[i].text)
+        if texts:
+            embedded = self.p.embedder.embed_documents(list(texts.values()))
+            by_hash = dict(zip(texts, embedded, strict=True))
+            self.report.embedded += len(texts)
+            for item in self.pending:
+                for i in item.todo:
+                    item.vectors[i] = by_hash[item.chunks[i].chunk_hash]
+        for item in self.pending:
+            self.p.write_file(self._record(item.file, pages=item.pages), item.chunks,
+                              item.vectors)
+            self.report.pages += item.pages
+            self.report.chunks += len(item.chunks)
+            self.done(item.file.source)
+        self.pending.clear()

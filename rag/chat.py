@@ -11,9 +11,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from rag.llm import LLM
-from rag.prompts import REFUSAL, build_messages, check_citations, is_refusal
-from rag.retriever import Retriever
-from rag.types import Answer, Message, RetrievedChunk, Source
+from rag.prompts import (
+    REFUSAL,
+    build_messages,
+    build_rewrite_messages,
+    check_citations,
+    clean_rewrite,
+    is_refusal,
+)
+from rag.retriever import Retrieval, Retriever
+from rag.types import Answer, Message, Source
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +44,60 @@ class DoneEvent:
 ChatEvent = SourcesEvent | TokenEvent | DoneEvent
 
 
-def condense_question(question: str, history: Sequence[Message]) -> str:
-    """A search query for ``question`` that keeps the topic of a short follow-up.
+_REFERRING = frozenset(
+    ["it", "its", "it's", "they", "them", "their", "theirs", "this", "that", "these", "those", "he", "him", "his", "she", "her", "hers", "there", "such", "same", "former", "latter", "one", "ones"]
+)
+_CONTINUING = ("and ", "but ", "also ", "what about", "how about", "or ", "so ")
 
-    A follow-up like "and what about page 2?" says little on its own, so the previous user
-    question is prepended when the new one is short.
+
+def needs_context(question: str) -> bool:
+    """Whether a follow-up leans on the conversation: short, starts like a continuation
+    ("and what about 2022?"), or refers back ("what does its ef_search do?")."""
+    words = [w.strip("?!.,;:'\"()").lower() for w in question.split()]
+    return (
+        len(words) <= 6
+        or question.strip().lower().startswith(_CONTINUING)
+        or any(w in _REFERRING for w in words)
+    )
+
+
+def condense_question(question: str, history: Sequence[Message]) -> str:
+    """A search query for ``question`` that keeps the topic of a follow-up.
+
+    A follow-up like "and what about page 2?" or "what does its ef_search do?" says little on
+    its own, so the previous user question is prepended. The fallback of ``rewrite_question``.
     """
     previous = [m.content for m in history if m.role == "user"]
-    if previous and len(question.split()) <= 6:
+    if previous and needs_context(question):
         return f"{previous[-1]} {question}"
     return question
+
+
+def rewrite_question(question: str, history: Sequence[Message], llm: LLM | None) -> str:
+    """A standalone search query for a follow-up, written by the LLM and checked.
+
+    Without history the question is the query. The LLM's rewrite is used only when it looks
+    like a question about the conversation's topic (see ``prompts.clean_rewrite``); a small
+    model often answers, refuses or echoes the prompt instead, and then the heuristic
+    ``condense_question`` is used.
+    """
+    if not any(m.role == "user" for m in history):
+        return question
+    if llm is not None:
+        try:
+            raw = "".join(
+                llm.stream(build_rewrite_messages(question, history), temperature=0.0,
+                           max_tokens=64)
+            )
+        except Exception as exc:  # the answer can still be given with the heuristic query
+            log.warning("query rewrite failed (%s); using the heuristic", exc)
+        else:
+            rewritten = clean_rewrite(raw, question, history)
+            if rewritten:
+                log.info("follow-up rewritten: %r -> %r", question, rewritten)
+                return rewritten
+            log.info("unusable query rewrite %r; using the heuristic", raw[:200])
+    return condense_question(question, history)
 
 
 class ChatEngine:
@@ -59,6 +110,7 @@ class ChatEngine:
         min_score: float,
         temperature: float,
         max_tokens: int,
+        rewrite_queries: bool = True,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -66,42 +118,88 @@ class ChatEngine:
         self.min_score = min_score
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.rewrite_queries = rewrite_queries
 
-    def retrieve(self, query: str, k: int | None = None) -> list[RetrievedChunk]:
-        hits = self.retriever.search(query, k or self.top_k)
-        return [h for h in hits if h.score >= self.min_score]
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        mode: str | None = None,
+        sources: Sequence[str] | None = None,
+        source_glob: str | None = None,
+    ) -> Retrieval:
+        """Ranked chunks, or none when even the best is below ``min_score``.
+
+        Relevance is judged on the cosine similarity of the best dense hit whatever the mode
+        (a fused or BM25 score has no fixed scale); in dense mode each hit below the threshold
+        is dropped as well.
+        """
+        result = self.retriever.retrieve(
+            query, k or self.top_k, mode=mode, sources=sources, source_glob=source_glob
+        )
+        if result.best_cosine is None or result.best_cosine < self.min_score:
+            result.hits = []
+        elif (mode or self.retriever.config.mode) == "dense":
+            result.hits = [h for h in result.hits if h.score >= self.min_score]
+        return result
+
+    def search_query(self, question: str, history: Sequence[Message]) -> str:
+        return rewrite_question(question, history, self.llm if self.rewrite_queries else None)
 
     def stream_answer(
-        self, question: str, history: Sequence[Message] = (), *, k: int | None = None
+        self,
+        question: str,
+        history: Sequence[Message] = (),
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        sources: Sequence[str] | None = None,
+        source_glob: str | None = None,
     ) -> Iterator[ChatEvent]:
-        query = condense_question(question, history)
-        hits = self.retrieve(query, k)
-        sources = [Source(n=i + 1, chunk=h) for i, h in enumerate(hits)]
-        yield SourcesEvent(sources, query)
-        answer = Answer(question=question, text="", sources=sources, search_query=query,
+        """Events for one answer: sources first, then tokens, then the finished ``Answer``.
+
+        ``sources`` (exact paths) and ``source_glob`` restrict the documents searched.
+        """
+        query = self.search_query(question, history)
+        hits = self.retrieve(query, k, mode=mode, sources=sources, source_glob=source_glob).hits
+        given = [Source(n=i + 1, chunk=h) for i, h in enumerate(hits)]
+        yield SourcesEvent(given, query)
+        answer = Answer(question=question, text="", sources=given, search_query=query,
                         backend=self.llm.name)
-        if not sources:
+        if not given:
             answer.text, answer.refused = REFUSAL, True
             yield TokenEvent(REFUSAL)
             yield DoneEvent(answer)
             return
         pieces: list[str] = []
         for piece in self.llm.stream(
-            build_messages(question, sources, history),
+            build_messages(question, given, history),
             temperature=self.temperature,
             max_tokens=self.max_tokens,
         ):
             pieces.append(piece)
             yield TokenEvent(piece)
-        text, invalid = check_citations("".join(pieces).strip(), {s.n for s in sources})
+        text, invalid = check_citations("".join(pieces).strip(), {s.n for s in given})
         if invalid:
             log.info("removed citations of sources that were not given: %s", sorted(invalid))
         answer.text = text or REFUSAL
         answer.refused = is_refusal(answer.text)
         yield DoneEvent(answer)
 
-    def ask(self, question: str, history: Sequence[Message] = (), *, k: int | None = None) -> Answer:
-        for event in self.stream_answer(question, history, k=k):
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Message] = (),
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        sources: Sequence[str] | None = None,
+        source_glob: str | None = None,
+    ) -> Answer:
+        for event in self.stream_answer(
+            question, history, k=k, mode=mode, sources=sources, source_glob=source_glob
+        ):
             if isinstance(event, DoneEvent):
                 return event.answer
         raise AssertionError("stream_answer ended without a DoneEvent")

@@ -36,56 +36,81 @@ def _print_json(obj: Any) -> None:
 # --- ingest ------------------------------------------------------------------------------------
 
 
-def _parse_passwords(items: Sequence[str]) -> dict[str, str]:
-    passwords = {}
-    for item in items:
-        name, sep, password = item.partition("=")
-        if not sep:
-            raise RagError(f"--password takes FILE=PASSWORD (got {item!r})")
-        passwords[name] = password
-    return passwords
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from contextlib import nullcontext
 
     from ingest.lock import ingest_lock
+    from ingest.progress import ProgressBar, parse_passwords
 
     app = _app(args)
     folder = Path(args.folder)
     if not folder.is_dir():
         raise RagError(f"{folder} is not a folder: give `rag ingest` a directory to index")
-    bar = tqdm(total=0, unit="file", disable=args.json or args.quiet,
-               file=sys.stderr, dynamic_ncols=True)
+    passwords = parse_passwords(args.password or [], args.passwords_file)
+    lock = nullcontext() if args.dry_run else ingest_lock(app.settings.data_dir,
+                                                          str(folder.resolve()))
+    try:
+        with lock:
+            if args.watch:
+                return _watch(app, folder, args, passwords)
+            force: list[str] = []
+            verified = None
+            if args.verify:
+                from ingest.verify import verify_folder
 
-    def progress(done: int, total: int, source: str) -> None:
-        bar.total = total
-        bar.n = done
-        bar.set_postfix_str(source[-40:], refresh=False)
-        bar.refresh()
-
-    with ingest_lock(app.settings.data_dir, str(folder.resolve())):
-        report = app.pipeline.sync(
-            folder,
-            dry_run=args.dry_run,
-            passwords=_parse_passwords(args.password or []),
-            progress=progress,
-        )
-    bar.close()
+                verified = verify_folder(app.store, app.manifest, folder, repair=not args.dry_run)
+                force = sorted(verified.missing)
+            bar = ProgressBar(disable=args.json or args.quiet)
+            try:
+                report = app.pipeline.sync(folder, dry_run=args.dry_run, passwords=passwords,
+                                           on_progress=bar.update, force=force)
+            finally:
+                bar.close()
+    finally:
+        app.pipeline.close()
     if args.json:
-        _print_json(report.to_dict())
+        out = report.to_dict()
+        if verified is not None:
+            out["verify"] = verified.to_dict()
+        _print_json(out)
+        return 1 if args.strict and report.failed else 0
+    for source, reason in report.failed.items():
+        print(f"failed: {source}: {reason}", file=sys.stderr)
+    for line in verified.lines() if verified is not None else []:
+        print(line)
+    if args.dry_run:
+        for label, items in (("add", report.indexed), ("update", report.updated),
+                             ("remove", report.removed)):
+            for item in items:
+                print(f"would {label}: {item}")
     else:
+        if report.removed:
+            print("removed: " + ", ".join(report.removed))
+        print(report.table())
+    print(report.summary())
+    return 1 if args.strict and report.failed else 0
+
+
+def _watch(app: App, folder: Path, args: argparse.Namespace, passwords: dict[str, str]) -> int:
+    """`rag ingest DIR --watch`: a sync now and after every settled burst of changes."""
+    import time
+
+    from ingest.report import IngestReport
+    from ingest.watch import watch_folder
+
+    def on_sync(report: IngestReport) -> None:
         for source, reason in report.failed.items():
             print(f"failed: {source}: {reason}", file=sys.stderr)
-        if args.dry_run:
-            for label, items in (("add", report.indexed), ("update", report.updated),
-                                 ("remove", report.removed)):
-                for item in items:
-                    print(f"would {label}: {item}")
-        elif report.removed:
-            print("removed: " + ", ".join(report.removed))
-        print(report.summary())
-    return 1 if args.strict and report.failed else 0
+        stamp = time.strftime("%H:%M:%S")
+        print(f"[{stamp}] {report.summary()}", flush=True)
+
+    print(f"watching {folder} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    try:
+        watch_folder(app.pipeline, folder, debounce=args.debounce, on_sync=on_sync,
+                     passwords=passwords)
+    except KeyboardInterrupt:
+        print("stopped watching", file=sys.stderr)
+    return 0
 
 
 # --- search and ask ------------------------------------------------------------------------------
@@ -93,7 +118,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     app = _app(args)
-    hits = app.retriever.search(args.question, args.k or app.settings.top_k)
+    hits = app.retriever.search(
+        args.question, args.k or app.settings.top_k, mode=args.mode, source_glob=args.source
+    )
     if args.json:
         _print_json([h.to_dict() for h in hits])
         return 0
@@ -112,7 +139,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     app = _app(args)
     engine = app.chat_engine()
     answer = None
-    for event in engine.stream_answer(args.question, k=args.k):
+    for event in engine.stream_answer(
+        args.question, k=args.k, mode=args.mode, source_glob=args.source
+    ):
         if isinstance(event, TokenEvent) and not args.json:
             sys.stdout.write(event.text)
             sys.stdout.flush()
@@ -202,6 +231,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
 # --- entry point ---------------------------------------------------------------------------------
 
 
+def _add_retrieval_flags(p: argparse.ArgumentParser) -> None:
+    from rag.retriever import MODES
+
+    p.add_argument("--mode", choices=MODES, default=None, help="override RAG_RETRIEVAL_MODE")
+    p.add_argument("--source", metavar="GLOB", default=None,
+                   help="only search files whose path matches, e.g. 'reports/*.pdf'")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Chat with your documents, locally.")
     parser.add_argument("--data-dir", help="override RAG_DATA_DIR")
@@ -216,23 +253,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--password", action="append", metavar="FILE=PASSWORD",
                    help="password of an encrypted PDF (path relative to the folder)")
+    p.add_argument("--passwords-file", metavar="TSV",
+                   help="passwords of encrypted PDFs, one FILE<TAB>PASSWORD per line")
+    p.add_argument("--verify", action="store_true",
+                   help="check that the manifest and the index agree; repair, then sync")
+    p.add_argument("--watch", action="store_true",
+                   help="keep syncing as files are added, changed and removed (Ctrl-C stops)")
+    p.add_argument("--debounce", type=float, default=2.0, metavar="SECONDS",
+                   help="with --watch: sync once changes have settled this long (default 2)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("search", help="ranked chunks for a question")
     p.add_argument("question")
     p.add_argument("--k", type=int, default=None, help="how many (default RAG_TOP_K)")
+    _add_retrieval_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="answer a question from the documents, with sources")
     p.add_argument("question")
     p.add_argument("--k", type=int, default=None, help="chunks given to the model")
+    _add_retrieval_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("status", help="backend, model, index location and size")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    from rag.evaluation.cli import add_eval_parser
+
+    add_eval_parser(sub)
 
     p = sub.add_parser("ui", help="serve the browser UI")
     p.add_argument("--port", type=int, default=8501)

@@ -31,6 +31,17 @@ class Settings(BaseSettings):
         description="sentence-transformers model name or local path; the default ships offline.",
     )
     embedding_device: str = Field("cpu", description="Device for the embedder: cpu, cuda, mps.")
+    embedding_backend: Literal["torch", "onnx"] = Field(
+        "onnx",
+        description="onnx: the model exported once to ONNX and quantised to int8 (CPU, cached "
+        "in RAG_DATA_DIR/models); torch: sentence-transformers on PyTorch. A device other "
+        "than cpu always uses torch.",
+    )
+    models_dir: Path | None = Field(
+        None,
+        description="Where the ONNX export of the embedding model is cached; empty: "
+        "RAG_DATA_DIR/models. Several data directories may share one.",
+    )
     embedding_batch_size: int = Field(32, ge=1, le=4096, description="Chunks per embedding batch.")
     chunk_size: int = Field(200, ge=16, description="Chunk size in tokens of the embedder.")
     chunk_overlap: int = Field(30, ge=0, description="Overlap between chunks, in tokens.")
@@ -59,8 +70,52 @@ class Settings(BaseSettings):
     max_answer_tokens: int = Field(512, ge=16, description="Longest answer, in tokens.")
     chroma_host: str = Field("", description="Chroma server host; empty: embedded Chroma.")
     chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port.")
+    ingest_workers: int = Field(
+        2, ge=0, le=64,
+        description="Processes that parse files during ingest (0: in the ingest process, "
+        "without the time and memory bounds).",
+    )
+    ingest_file_timeout: float = Field(
+        120.0, gt=0, description="Seconds one file may take to parse before it is failed."
+    )
+    ingest_file_memory_mb: int = Field(
+        2048, ge=0, description="Memory (address space, MB) one file's parser may use; 0: none."
+    )
+    retrieval_mode: Literal["dense", "lexical", "hybrid"] = Field(
+        "hybrid",
+        description="dense: embeddings only; lexical: BM25 only; hybrid: both, fused by "
+        "reciprocal rank fusion.",
+    )
+    retrieval_candidates: int = Field(
+        100, ge=1, le=2000, description="Hits taken from each list before hybrid fusion."
+    )
+    rrf_k: float = Field(
+        60.0, gt=0, description="Reciprocal rank fusion constant: score = weight / (k + rank)."
+    )
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense list in fusion.")
+    lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 list in fusion.")
+    bm25_k1: float = Field(1.2, ge=0, description="BM25 term-frequency saturation (k1).")
+    bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation (b).")
+    mmr: bool = Field(
+        False, description="Diversify the chunks given to the LLM (maximal marginal relevance)."
+    )
+    mmr_lambda: float = Field(
+        0.7, ge=0, le=1, description="MMR trade-off: 1 relevance only, 0 diversity only."
+    )
+    merge_neighbours: bool = Field(
+        True, description="Merge hits that are consecutive chunks of one file into one block."
+    )
+    query_rewrite: bool = Field(
+        True, description="Rewrite follow-up questions into standalone queries with the LLM."
+    )
+    upload_max_mb: float = Field(
+        50.0, gt=0, description="Largest file the browser's library page accepts, in MB."
+    )
+    explorer_max_points: int = Field(
+        5000, ge=100, description="Chunks drawn on the explorer's map; beyond, a random sample."
+    )
 
-    @field_validator("gguf_path", "llm_threads", mode="before")
+    @field_validator("gguf_path", "llm_threads", "models_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -79,8 +134,20 @@ class Settings(BaseSettings):
         return self.data_dir / "chroma"
 
     @property
+    def onnx_cache_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+    @property
     def manifest_path(self) -> Path:
         return self.data_dir / "manifest.sqlite3"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def conversations_path(self) -> Path:
+        return self.data_dir / "conversations.sqlite3"
 
     @property
     def uses_chroma_server(self) -> bool:

@@ -15,9 +15,11 @@ if TYPE_CHECKING:
     from ingest.manifest import Manifest
     from ingest.pipeline import IngestPipeline
     from rag.chat import ChatEngine
+    from rag.conversations import ConversationStore
     from rag.embeddings import Embedder
+    from rag.lexical import LexicalIndex
     from rag.llm import LLM
-    from rag.retriever import Retriever
+    from rag.retriever import RetrievalConfig, Retriever
     from rag.store import ChromaStore
 
 log = logging.getLogger(__name__)
@@ -30,8 +32,17 @@ class LLMChoice:
 
 
 def build_embedder(settings: Settings) -> Embedder:
+    """ONNX int8 on the CPU (exported once into the data dir) unless torch or a GPU is set."""
     from rag.embeddings import SentenceTransformerEmbedder
 
+    if settings.embedding_backend == "onnx" and settings.embedding_device == "cpu":
+        from rag.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(
+            settings.embedding_model,
+            settings.onnx_cache_dir,
+            batch_size=settings.embedding_batch_size,
+        )
     return SentenceTransformerEmbedder(
         settings.embedding_model,
         device=settings.embedding_device,
@@ -50,6 +61,29 @@ def build_store(settings: Settings) -> ChromaStore:
         client = make_client(path=str(settings.chroma_dir))
         location = f"embedded Chroma in {settings.chroma_dir}"
     return ChromaStore(client, settings.collection, location)
+
+
+def build_lexical(settings: Settings, store: ChromaStore) -> LexicalIndex:
+    """The BM25 index of ``store``, persisted in the data dir (one folder per collection)."""
+    from rag.lexical import BM25Params, LexicalIndex
+
+    params = BM25Params(k1=settings.bm25_k1, b=settings.bm25_b)
+    return LexicalIndex(settings.data_dir / "lexical" / settings.collection, store, params)
+
+
+def retrieval_config(settings: Settings) -> RetrievalConfig:
+    from rag.retriever import RetrievalConfig
+
+    return RetrievalConfig(
+        mode=settings.retrieval_mode,
+        candidates=settings.retrieval_candidates,
+        rrf_k=settings.rrf_k,
+        dense_weight=settings.dense_weight,
+        lexical_weight=settings.lexical_weight,
+        mmr=settings.mmr,
+        mmr_lambda=settings.mmr_lambda,
+        merge_neighbours=settings.merge_neighbours,
+    )
 
 
 def build_ollama(settings: Settings, *, timeout: float | None = None) -> LLM:
@@ -132,13 +166,28 @@ class App:
     def pipeline(self) -> IngestPipeline:
         from ingest.pipeline import IngestPipeline
 
-        return IngestPipeline(self.store, self.embedder, self.chunker, self.manifest)
+        s = self.settings
+        return IngestPipeline(
+            self.store, self.embedder, self.chunker, self.manifest,
+            workers=s.ingest_workers, file_timeout=s.ingest_file_timeout,
+            file_memory_mb=s.ingest_file_memory_mb, batch_size=s.embedding_batch_size,
+        )
 
     @cached_property
     def retriever(self) -> Retriever:
         from rag.retriever import Retriever
 
-        return Retriever(self.store, self.embedder)
+        return Retriever(self.store, self.embedder, self.lexical, retrieval_config(self.settings))
+
+    @cached_property
+    def lexical(self) -> LexicalIndex:
+        return build_lexical(self.settings, self.store)
+
+    @cached_property
+    def conversations(self) -> ConversationStore:
+        from rag.conversations import ConversationStore
+
+        return ConversationStore(self.settings.conversations_path)
 
     @cached_property
     def llm_choice(self) -> LLMChoice:
@@ -159,6 +208,7 @@ class App:
             min_score=s.min_score,
             temperature=s.temperature,
             max_tokens=s.max_answer_tokens,
+            rewrite_queries=s.query_rewrite,
         )
 
 

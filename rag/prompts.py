@@ -63,3 +63,66 @@ def check_citations(text: str, valid: set[int]) -> tuple[str, set[int]]:
 
 def is_refusal(text: str) -> bool:
     return REFUSAL.lower().rstrip(".") in text.lower()
+
+
+# --- follow-up rewriting -------------------------------------------------------------------------
+
+REWRITE_PROMPT = (
+    "Rewrite the user's follow-up question as one standalone question that can be understood "
+    "without the conversation: replace pronouns and vague words with the topic they refer to. "
+    "Do not answer it. Reply with the rewritten question only."
+)
+
+_LABEL = re.compile(
+    r"^\s*(?:standalone|rewritten|reformulated|new|search)?\s*(?:question|query)\s*:\s*", re.I
+)
+_NOT_A_QUESTION = re.compile(r"^(?:i |i'm|sorry|as an ai|sure|here|the answer|answer:)", re.I)
+
+
+def build_rewrite_messages(question: str, history: Sequence[Message]) -> list[Message]:
+    """The short prompt that turns a follow-up into a standalone search query."""
+    turns = []
+    for m in history[-4:]:
+        if m.role in ("user", "assistant"):
+            text = " ".join(m.content.split())
+            turns.append(f"{m.role.capitalize()}: {text[:300]}")
+    user = (
+        "Conversation:\n" + "\n".join(turns) + f"\n\nFollow-up question: {question}\n"
+        "Standalone question:"
+    )
+    return [Message("system", REWRITE_PROMPT), Message("user", user)]
+
+
+# Words that carry no topic in a question (on top of the BM25 stop words).
+_QUESTION_WORDS = frozenset(
+    ["what", "which", "who", "whom", "whose", "when", "where", "why", "how", "about", "also", "more", "tell", "me", "please", "explain", "describe", "does", "do", "did", "can", "could", "would", "should", "was", "were", "has", "have", "had", "its", "his", "her", "him", "them", "they", "it", "that", "this", "those", "these", "there", "here", "any", "some", "other", "else"]
+)
+
+
+def _content_terms(text: str) -> set[str]:
+    from rag.lexical import Analyzer
+
+    words = " ".join(w for w in text.lower().split() if w.strip("?!.,;:") not in _QUESTION_WORDS)
+    return set(Analyzer().terms(words))
+
+
+def clean_rewrite(raw: str, question: str, history: Sequence[Message]) -> str | None:
+    """The LLM's rewrite as a search query, or None when it is not usable.
+
+    Usable: one line, not an answer or a refusal, not much longer than the question, keeping
+    the follow-up's own words and adding some from the conversation's earlier user turns.
+    """
+    line = next((ln for ln in raw.strip().splitlines() if ln.strip()), "")
+    line = _LABEL.sub("", line).strip().strip("\"'*`").strip()
+    if not line or len(line) > 2 * len(question) + 200 or len(line) < 3:
+        return None
+    if _NOT_A_QUESTION.match(line) or is_refusal(line) or _CITATION.search(line):
+        return None
+    own = _content_terms(question)
+    earlier = set().union(*(_content_terms(m.content) for m in history if m.role == "user"))
+    got = _content_terms(line)
+    if own and not own & got:
+        return None  # lost the follow-up (often: the previous question echoed)
+    if not (got - own) & earlier:
+        return None  # brought nothing from the conversation: the heuristic does better
+    return line

@@ -1,25 +1,224 @@
-"""Question -> ranked chunks."""
+"""Question -> ranked chunks: dense (Chroma), lexical (BM25) or both fused.
+
+Modes:
+- ``dense``: cosine similarity of the query vector in Chroma; ``score`` is the cosine.
+- ``lexical``: BM25 over the chunk texts; ``score`` is the BM25 score.
+- ``hybrid``: both lists (``candidates`` each) fused by weighted reciprocal rank fusion;
+  ``score`` is the fused score scaled to 0..1 (1: first in both lists).
+
+Whatever the mode, ``Retrieval.best_cosine`` is the cosine similarity of the best dense hit:
+the relevance threshold (refusal) is kept on that one scale.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
 from rag.embeddings import Embedder
+from rag.errors import ConfigError
+from rag.fusion import maximal_marginal_relevance, merge_neighbours, reciprocal_rank_fusion
+from rag.lexical import LexicalIndex
 from rag.store import ChromaStore, Where
 from rag.types import RetrievedChunk
 
+log = logging.getLogger(__name__)
+
+Mode = Literal["dense", "lexical", "hybrid"]
+MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How to rank; see the ``RAG_RETRIEVAL_*`` settings for what each field does."""
+
+    mode: Mode = "hybrid"
+    candidates: int = 100
+    rrf_k: float = 60.0
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    mmr: bool = False
+    mmr_lambda: float = 0.7
+    merge_neighbours: bool = False
+
+
+@dataclass
+class Retrieval:
+    """What a search found, and how relevant the best of it is on the cosine scale."""
+
+    query: str
+    hits: list[RetrievedChunk] = field(default_factory=list)
+    best_cosine: float | None = None  # None: nothing in the dense list
+
+
+def check_mode(mode: str) -> Mode:
+    if mode not in MODES:
+        raise ConfigError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
+    return mode
+
+
+def _sources_in_where(where: Where | None) -> list[str] | None:
+    """``{"source": X}`` or ``{"source": {"$in": [...]}}`` as a list, else None."""
+    if not where or set(where) != {"source"}:
+        return None
+    value = where["source"]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping) and set(value) == {"$in"}:
+        return [str(v) for v in value["$in"]]
+    return None
+
 
 class Retriever:
-    """Dense retrieval over the Chroma store, with the embedder checked against the collection."""
+    """Dense, lexical or hybrid retrieval, with the embedder checked against the collection."""
 
-    def __init__(self, store: ChromaStore, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        store: ChromaStore,
+        embedder: Embedder,
+        lexical: LexicalIndex | None = None,
+        config: RetrievalConfig | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
+        self.lexical = lexical
+        self.config = config or RetrievalConfig(mode="dense" if lexical is None else "hybrid")
         self._checked = False
 
-    def search(self, query: str, k: int, where: Where | None = None) -> list[RetrievedChunk]:
+    def search(
+        self,
+        query: str,
+        k: int,
+        where: Where | None = None,
+        *,
+        mode: str | None = None,
+        sources: Sequence[str] | None = None,
+        source_glob: str | None = None,
+    ) -> list[RetrievedChunk]:
+        """The ``k`` best chunks (or merged blocks of neighbouring chunks), best first."""
+        return self.retrieve(
+            query, k, where, mode=mode, sources=sources, source_glob=source_glob
+        ).hits
+
+    def as_langchain_retriever(self, k: int = 5, **options: Any) -> Any:
+        """This retriever as a LangChain ``BaseRetriever`` (see ``rag.langchain_retriever``)."""
+        from rag.langchain_retriever import as_langchain_retriever
+
+        return as_langchain_retriever(self, k=k, **options)
+
+    def matching_sources(self, pattern: str) -> list[str]:
+        """Sources whose path matches the glob (``*`` also crosses folders: ``*.pdf``)."""
+        if self.lexical is not None:
+            every = self.lexical.sources()
+        else:
+            every = sorted({str(m.get("source", "")) for _, _, m, _ in self.store.iter_all()})
+        return [s for s in every if fnmatch.fnmatchcase(s, pattern)]
+
+    def retrieve(
+        self,
+        query: str,
+        k: int,
+        where: Where | None = None,
+        *,
+        mode: str | None = None,
+        sources: Sequence[str] | None = None,
+        source_glob: str | None = None,
+        config: RetrievalConfig | None = None,
+    ) -> Retrieval:
+        cfg = config or self.config
+        if mode is not None:
+            cfg = replace(cfg, mode=check_mode(mode))
         if not self._checked:
             self.store.check_embedder(self.embedder.model_id, self.embedder.dimension)
             self._checked = True
-        if not query.strip():
-            return []
+        result = Retrieval(query=query)
+        if not query.strip() or k <= 0:
+            return result
+        if cfg.mode != "dense" and self.lexical is None:
+            raise ConfigError(
+                f"retrieval mode {cfg.mode!r} needs the lexical index; use mode 'dense'"
+            )
+
+        # --- filters: a glob and an explicit list both become a set of sources ---
+        allowed: set[str] | None = None
+        if sources is None and (where_sources := _sources_in_where(where)) is not None:
+            sources, where = where_sources, None
+        if sources is not None:
+            allowed = set(sources)
+        if source_glob:
+            globbed = set(self.matching_sources(source_glob))
+            allowed = globbed if allowed is None else allowed & globbed
+        if allowed is not None and not allowed:
+            return result
+        dense_where: dict[str, Any] | None = dict(where) if where else None
+        if allowed is not None:
+            clause = {"source": {"$in": sorted(allowed)}}
+            dense_where = clause if dense_where is None else {"$and": [dense_where, clause]}
+
+        # --- the two lists ---
+        pool = max(k, cfg.candidates) if cfg.mode == "hybrid" else k
+        if cfg.mmr:
+            pool = max(pool, 4 * k)
         vector = self.embedder.embed_query(query)
-        return self.store.query(vector, k, where)
+        dense = self.store.query(vector, pool if cfg.mode != "lexical" else 1, dense_where)
+        result.best_cosine = dense[0].score if dense else None
+        if cfg.mode == "dense":
+            ranked = dense
+        else:
+            assert self.lexical is not None
+            lexical = self.lexical.search(
+                query, pool, source_filter=None if allowed is None else allowed.__contains__
+            )
+            if cfg.mode == "lexical":
+                scores = {h.id: h.score for h in lexical}
+                ranked = [replace(c, score=scores[c.id])
+                          for c in self.store.get([h.id for h in lexical])]
+            else:
+                fused = reciprocal_rank_fusion(
+                    [[h.id for h in dense], [h.id for h in lexical]],
+                    [cfg.dense_weight, cfg.lexical_weight],
+                    k=cfg.rrf_k,
+                )
+                # more than k: MMR reorders a pool, and merged neighbours leave room for more
+                ranked = self._chunks(fused[: 4 * k if cfg.mmr or cfg.merge_neighbours else k],
+                                      dense)
+
+        if cfg.mmr and len(ranked) > 1:
+            ranked = self._mmr(ranked, cfg.mmr_lambda)
+        result.hits = self._take(ranked, k, cfg.merge_neighbours)
+        return result
+
+    def _chunks(
+        self, fused: list[tuple[str, float]], dense: list[RetrievedChunk]
+    ) -> list[RetrievedChunk]:
+        """Fused ids as chunks; dense hits carry their text, lexical-only ones are fetched."""
+        known = {h.id: h for h in dense}
+        missing = [cid for cid, _ in fused if cid not in known]
+        known.update({c.id: c for c in self.store.get(missing)})
+        return [replace(known[cid], score=score) for cid, score in fused if cid in known]
+
+    def _mmr(self, ranked: list[RetrievedChunk], lambda_: float) -> list[RetrievedChunk]:
+        """The whole pool reordered by MMR (so neighbour merging can still take more)."""
+        vectors = self.store.vectors([h.id for h in ranked])
+        top = max(h.score for h in ranked) or 1.0
+        relevance = {h.id: h.score / top for h in ranked}  # 0..1, like the cosines it meets
+        order = maximal_marginal_relevance(
+            [h.id for h in ranked], relevance, vectors, len(ranked), lambda_
+        )
+        by_id = {h.id: h for h in ranked}
+        return [by_id[cid] for cid in order]
+
+    @staticmethod
+    def _take(ranked: list[RetrievedChunk], k: int, merge: bool) -> list[RetrievedChunk]:
+        if not merge:
+            return ranked[:k]
+        # merging shrinks the list: take more hits until there are k blocks or none left
+        n = k
+        while True:
+            blocks = merge_neighbours(ranked[:n])
+            if len(blocks) >= k or n >= len(ranked):
+                return blocks[:k]
+            n += k - len(blocks)

@@ -124,6 +124,8 @@ class ChromaStore:
                 metadatas=[c.metadata() for c in part],
                 embeddings=vectors[start : start + len(part)],
             )
+        if chunks:
+            self._bump_generation()
 
     def delete(self, ids: Sequence[str]) -> None:
         collection = self._existing()
@@ -132,6 +134,43 @@ class ChromaStore:
         ids = list(ids)
         for start in range(0, len(ids), self._max_batch):
             collection.delete(ids=ids[start : start + self._max_batch])
+        self._bump_generation()
+
+    # --- generation: lets derived indexes (the lexical one) notice any change ---------------
+
+    def _bump_generation(self) -> None:
+        """Count a change in the collection's metadata, where embedded and server Chroma keep it.
+
+        ``modify(metadata=...)`` replaces the whole mapping, so the other keys are carried over;
+        ``hnsw:*`` keys are left out because Chroma refuses to "change" them (the distance is
+        kept in the collection's configuration, which ``modify`` does not touch).
+        """
+        collection = self._existing()
+        if collection is None:
+            return
+        try:
+            fresh = self._client.get_collection(self.collection_name)
+            meta = {k: v for k, v in (fresh.metadata or {}).items() if not k.startswith("hnsw:")}
+            meta["generation"] = int(meta.get("generation", 0)) + 1
+            fresh.modify(metadata=meta)
+            self._collection = fresh
+        except Exception as exc:
+            log.warning("cannot record the change in collection %r: %s", self.collection_name, exc)
+
+    def generation(self) -> int:
+        """How many writes the collection has seen (0: none since generations were counted)."""
+        if self._existing() is None:
+            return 0
+        try:
+            fresh = self._client.get_collection(self.collection_name)
+        except Exception:
+            return 0
+        return int((fresh.metadata or {}).get("generation", 0))
+
+    def collection_id(self) -> str:
+        """The collection's id; a collection deleted and created again has a new one."""
+        collection = self._existing()
+        return "" if collection is None else str(collection.id)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -147,6 +186,30 @@ class ChromaStore:
         if root is not None:
             where = {"$and": [{"source": source}, {"root": root}]}
         return list(collection.get(where=where, include=[])["ids"])
+
+    def ids_for_root(self, root: str) -> list[str]:
+        """Every chunk id ingested from the folder ``root`` (ingest's --verify compares them)."""
+        collection = self._existing()
+        if collection is None:
+            return []
+        return list(collection.get(where={"root": root}, include=[])["ids"])
+
+    def records(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any], np.ndarray]]:
+        """(id, text, metadata, vector) of these chunk ids, in the order given; missing left out.
+
+        Ingest re-points a renamed or copied file by rewriting these under new ids."""
+        collection = self._existing()
+        if collection is None or not ids:
+            return []
+        found: dict[str, tuple[str, str, dict[str, Any], np.ndarray]] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), self._max_batch):
+            got = collection.get(ids=ids[start : start + self._max_batch],
+                                 include=["documents", "metadatas", "embeddings"])
+            for cid, doc, meta, vec in zip(got["ids"], got["documents"], got["metadatas"],
+                                           got["embeddings"], strict=True):
+                found[cid] = (cid, doc or "", dict(meta or {}), np.asarray(vec, dtype=np.float32))
+        return [found[i] for i in ids if i in found]
 
     def vectors_for_chunk_hashes(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Vectors already stored for chunks with these texts, so they are not embedded again."""
@@ -194,6 +257,17 @@ class ChromaStore:
             for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         }
         return [by_id[i] for i in ids if i in by_id]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these chunk ids (for MMR and cosine scores of lexical hits)."""
+        collection = self._existing()
+        if collection is None or not ids:
+            return {}
+        got = collection.get(ids=list(ids), include=["embeddings"])
+        return {
+            cid: np.asarray(vec, dtype=np.float32)
+            for cid, vec in zip(got["ids"], got["embeddings"], strict=True)
+        }
 
     def query(self, vector: np.ndarray, k: int, where: Where | None = None) -> list[RetrievedChunk]:
         """Nearest chunks by cosine similarity, best first."""

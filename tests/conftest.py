@@ -12,6 +12,11 @@ os.environ["ANONYMIZED_TELEMETRY"] = "False"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 for _key in [k for k in os.environ if k.startswith("RAG_")]:
     del os.environ[_key]  # a developer's own settings must not leak into the tests
+# One ONNX export of the embedding model for every data dir the tests make (and their
+# subprocesses): exporting takes ~10 s, and a fresh data dir would otherwise do it again.
+os.environ["RAG_MODELS_DIR"] = os.path.join(
+    __import__("tempfile").gettempdir(), f"rag-test-models-{os.getuid()}"
+)
 
 import shutil  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
@@ -36,8 +41,35 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings(data_dir=data_dir, _env_file=None, **overrides)  # type: ignore[call-arg]
 
 
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rag_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `rag` subprocess: this data dir, an Ollama host where nothing
+    answers (so the embedded model does), the shared ONNX export, and ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update({"RAG_DATA_DIR": str(data_dir), "RAG_MODELS_DIR": os.environ["RAG_MODELS_DIR"],
+                "RAG_OLLAMA_HOST": f"http://127.0.0.1:{closed_port()}", **extra})
+    return env
+
+
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
+    """The default embedder, as `rag` builds it: the int8 ONNX export of all-MiniLM-L6-v2."""
+    from rag.factory import build_embedder
+
+    return build_embedder(make_settings(Path("unused")))
+
+
+@pytest.fixture(scope="session")
+def torch_embedder():  # type: ignore[no-untyped-def]
+    """The same model on PyTorch (RAG_EMBEDDING_BACKEND=torch)."""
     from rag.config import DEFAULT_EMBEDDING_MODEL
     from rag.embeddings import SentenceTransformerEmbedder
 

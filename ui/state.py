@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import re
+import contextlib
+import logging
 
 import streamlit as st
 
 from rag.config import load_settings
-from rag.factory import App, LLMChoice
+from rag.errors import RagError
+from rag.factory import App, LLMChoice, build_llamacpp, build_ollama
+from rag.llm import LLM, OllamaLLM
+from ui.render import escape_markdown
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+__all__ = ["escape_markdown", "get_app", "get_llm_choice", "llm_named", "model_options"]
+
+log = logging.getLogger(__name__)
 
 
 @st.cache_resource(show_spinner="Loading the embedding model…")
@@ -24,6 +30,52 @@ def get_llm_choice() -> LLMChoice:
     return get_app().llm_choice
 
 
-def escape_markdown(text: str) -> str:
-    """Document text shown as literal text: no Markdown or HTML from a document is rendered."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
+@st.cache_data(ttl=30, show_spinner=False)
+def ollama_models(host: str) -> tuple[list[str], str]:
+    """(models, "") when Ollama answers at ``host``, else ([], the reason with the fix)."""
+    probe = build_ollama(get_app().settings.model_copy(update={"ollama_host": host}), timeout=2.0)
+    assert isinstance(probe, OllamaLLM)
+    try:
+        return probe.list_models(), ""
+    except RagError as exc:
+        return [], str(exc)
+
+
+@st.cache_resource(show_spinner="Connecting to the model…")
+def _ollama_llm(model: str) -> LLM:
+    return build_ollama(get_app().settings.model_copy(update={"ollama_model": model}))
+
+
+@st.cache_resource(show_spinner="Starting the embedded model…")
+def _embedded_llm() -> LLM:
+    return build_llamacpp(get_app().settings)
+
+
+def model_options() -> list[str]:
+    """The models the chat can use: Ollama's list when it answers, else the embedded model.
+
+    The backend picked at start (``get_llm_choice``) comes first, so it is the default.
+    """
+    options: list[str] = []
+    with contextlib.suppress(RagError):
+        options.append(get_llm_choice().llm.name)
+    settings = get_app().settings
+    if settings.llm_backend != "llamacpp":
+        models, _ = ollama_models(settings.ollama_host)
+        options += [f"ollama:{m}" for m in models]
+    if settings.llm_backend != "ollama" and not any(o.startswith("llamacpp:") for o in options):
+        options.append("llamacpp:embedded")
+    return list(dict.fromkeys(options))
+
+
+def llm_named(name: str) -> LLM:
+    """The LLM for a ``model_options`` entry (the one picked at start is reused, not rebuilt)."""
+    try:
+        choice = get_llm_choice()
+    except RagError:
+        choice = None
+    if choice is not None and choice.llm.name == name:
+        return choice.llm
+    if name.startswith("ollama:"):
+        return _ollama_llm(name.removeprefix("ollama:"))
+    return _embedded_llm()

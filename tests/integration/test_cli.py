@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import KNOWLEDGE_BASE
+from tests.conftest import KNOWLEDGE_BASE, rag_env
 
 pytestmark = pytest.mark.slow
 
 RAG = shutil.which("rag") or str(Path(sys.executable).parent / "rag")
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def rag(*args: str, data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    environ.update({"RAG_DATA_DIR": str(data_dir),
-                    "RAG_OLLAMA_HOST": f"http://127.0.0.1:{closed_port()}", **env})
-    return subprocess.run([RAG, *args], capture_output=True, text=True, env=environ,
-                          timeout=600, check=False)
+    return subprocess.run([RAG, *args], capture_output=True, text=True,
+                          env=rag_env(data_dir, **env), timeout=600, check=False)
 
 
 def test_search_json_contract(kb_data_dir: Path) -> None:

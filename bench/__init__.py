@@ -1,0 +1,1 @@
+"""Benchmarks: ingest, query latency, retrieval quality of the embedders (see docs/performance.md)."""

@@ -1,0 +1,91 @@
+"""What a sync did: the report it returns, and the progress it announces while it runs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Progress:
+    """A snapshot for progress bars: files decided so far, pages and chunks written."""
+
+    files_done: int
+    files_total: int
+    pages: int
+    chunks: int
+    embedded: int
+    source: str = ""
+
+
+@dataclass
+class IngestReport:
+    """Every file of the folder lands in exactly one of the lists (or ``failed``)."""
+
+    folder: str
+    files: int = 0
+    pages: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    indexed: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    repointed: list[str] = field(default_factory=list)  # indexed/updated by reusing chunks
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        """One line; the CLI prints it last."""
+        verb = "would index" if self.dry_run else "indexed"
+        return (
+            f"{self.files} files: {verb} {len(self.indexed)}, updated {len(self.updated)}, "
+            f"unchanged {len(self.unchanged)}, removed {len(self.removed)}, "
+            f"skipped {len(self.skipped)}, failed {len(self.failed)}; {self.pages} pages, "
+            f"{self.chunks} chunks, {self.embedded} embedded; {self.seconds:.1f} s"
+        )
+
+    def table(self, *, max_names: int = 3) -> str:
+        """The summary table: one row per outcome, with examples and failure reasons."""
+        rows: list[tuple[str, int, str]] = [
+            ("indexed", len(self.indexed), _names(self.indexed, max_names)),
+            ("updated", len(self.updated), _names(self.updated, max_names)),
+            ("unchanged", len(self.unchanged), ""),
+            ("removed", len(self.removed), _names(self.removed, max_names)),
+            ("skipped", len(self.skipped), _skipped_kinds(self.skipped)),
+            ("failed", len(self.failed), ""),
+        ]
+        if self.repointed:
+            rows.insert(2, ("re-pointed", len(self.repointed),
+                            "renamed or copied: no parsing, no embedding"))
+        lines = [f"  {name:<10} {count:>6}  {detail}".rstrip() for name, count, detail in rows]
+        reasons = Counter(_reason_kind(r) for r in self.failed.values())
+        for reason, count in reasons.most_common():
+            lines.append(f"  {'':<10} {count:>6}  {reason}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _names(items: list[str], limit: int) -> str:
+    if not items:
+        return ""
+    more = f", ... (+{len(items) - limit})" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def _skipped_kinds(items: list[str]) -> str:
+    kinds = Counter((item.rsplit(".", 1)[-1].lower() if "." in item else "(no extension)")
+                    for item in items)
+    return ", ".join(f"{n} .{k}" if not k.startswith("(") else f"{n} {k}"
+                     for k, n in kinds.most_common(5))
+
+
+def _reason_kind(reason: str) -> str:
+    """Failures grouped by what they are: "malformed PDF", "encrypted", "timed out ..."."""
+    head = reason.split(" (", 1)[0].split(":", 1)[0].strip()
+    return head or reason

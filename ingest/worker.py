@@ -1,0 +1,301 @@
+"""Files are parsed in worker processes, each file under a time and a memory bound.
+
+A pathological file (a decompression bomb, a page-tree loop, a parser bug that spins) must not
+crash or stall an ingest. Each worker is a separate process, a fresh interpreter (the parent
+has torch's threads running, so ``fork`` is unsafe), limited with ``RLIMIT_AS`` to
+``memory_mb`` of address space, and given one file at a time; a worker that exceeds the time
+bound is killed and replaced, and its file is reported as failed. Workers live across files,
+so the start-up cost is paid once per pool.
+
+``LoaderPool.load`` keeps every worker busy with the next file while the caller consumes the
+previous result (it embeds in the parent), so parsing overlaps embedding; at most one result
+per worker waits in a pipe, which keeps memory bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from rag.errors import LoaderError
+from rag.types import Document
+
+log = logging.getLogger(__name__)
+
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where ``ingest`` and ``rag`` live
+_STARTUP_TIMEOUT = 60.0  # seconds for a loader interpreter to start, on a loaded machine
+
+
+@dataclass(frozen=True)
+class LoadTask:
+    """One file to read; ``password`` for encrypted PDFs."""
+
+    path: Path
+    source: str
+    password: str | None = None
+
+
+@dataclass
+class LoadResult:
+    task: LoadTask
+    docs: list[Document] | None  # None when the file failed
+    error: str = ""
+    seconds: float = 0.0
+
+
+def load_documents(path: Path, source: str, password: str | None) -> list[Document]:
+    """Read one file in this process (``LoaderError`` when it cannot be read)."""
+    from ingest.loaders import load_file
+
+    if password is not None and path.suffix.lower() == ".pdf":
+        from ingest.pdf import load_pdf
+
+        try:
+            return load_pdf(path, source, password=password)
+        except LoaderError:
+            raise
+        except MemoryError as exc:
+            raise LoaderError("exceeded the memory bound") from exc
+        except Exception as exc:
+            raise LoaderError(f"cannot read ({exc.__class__.__name__}: {exc})"[:300]) from exc
+    return load_file(path, source)
+
+
+# --- the worker process ------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the ingest process dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker_main(conn: Connection, memory_mb: int) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if memory_mb > 0:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    import ingest.loaders  # noqa: F401  (imported before "ready": start-up is not a file's time)
+
+    conn.send(("ready",))
+    while True:
+        try:
+            task: LoadTask = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone or closed the pool
+        start = time.perf_counter()
+        restart = False
+        try:
+            docs = load_documents(task.path, task.source, task.password)
+            reply: tuple[Any, ...] = ("ok", [(d.text, d.page, d.heading) for d in docs])
+        except LoaderError as exc:
+            reason = str(exc)
+            restart = "memory bound" in reason
+            if restart:
+                reason = f"exceeded the memory bound ({memory_mb} MB)"
+            reply = ("error", reason)
+        except MemoryError:
+            restart = True
+            reply = ("error", f"exceeded the memory bound ({memory_mb} MB)")
+        except Exception as exc:  # a loader bug must not take the worker down silently
+            reply = ("error", f"cannot read ({exc.__class__.__name__}: {exc})"[:300])
+        try:
+            conn.send((*reply, time.perf_counter() - start))
+        except MemoryError:
+            restart = True
+            conn.send(("error", f"exceeded the memory bound ({memory_mb} MB)", 0.0))
+        if restart:
+            return  # a process that ran out of memory is not trusted with the next file
+
+
+# --- the pool ----------------------------------------------------------------------------------
+
+
+class _Worker:
+    """A loader process: a fresh interpreter (``python -m ingest.worker``) on a socket pair.
+
+    A fresh interpreter rather than ``multiprocessing``'s spawn: the parent has torch's threads
+    running (``fork`` is unsafe), and spawn would re-import the caller's main module.
+    """
+
+    def __init__(self, memory_mb: int) -> None:
+        parent_sock, child_sock = socket.socketpair()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ingest.worker", str(child_sock.fileno()), str(memory_mb)],
+            pass_fds=[child_sock.fileno()], stdin=subprocess.DEVNULL, env=env,
+        )
+        child_sock.close()
+        self.conn = Connection(parent_sock.detach())
+        self.task: LoadTask | None = None
+        self.started = 0.0
+        self.ready = False
+
+    def send(self, task: LoadTask) -> None:
+        if not self.ready:  # the clock of a file starts once the interpreter is up
+            if self.conn.poll(_STARTUP_TIMEOUT):
+                with contextlib.suppress(EOFError, OSError):
+                    self.ready = self.conn.recv() == ("ready",)
+            if not self.ready:
+                log.warning("an ingest loader process did not start within %s s",
+                            _STARTUP_TIMEOUT)
+        self.task, self.started = task, time.monotonic()
+        # A dead worker: the pool sees its closed connection and reports the file.
+        with contextlib.suppress(OSError):
+            self.conn.send(task)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def exitcode(self) -> int | None:
+        try:
+            return self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.kill()
+        self.exitcode()
+        self.conn.close()
+
+
+class LoaderPool:
+    """``workers`` long-lived loader processes; ``workers=0`` loads in this process, unbounded."""
+
+    def __init__(self, workers: int = 2, *, timeout: float = 120.0, memory_mb: int = 2048) -> None:
+        self.workers = max(0, workers)
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self._idle: list[_Worker] = []
+
+    def close(self) -> None:
+        for worker in self._idle:
+            worker.stop()
+        self._idle.clear()
+
+    def __enter__(self) -> LoaderPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _spawn(self) -> _Worker:
+        return self._idle.pop() if self._idle else _Worker(self.memory_mb)
+
+    def load(self, tasks: Iterable[LoadTask]) -> Iterator[LoadResult]:
+        """Results in completion order; every task gets exactly one result."""
+        if self.workers == 0:
+            yield from self._load_here(tasks)
+            return
+        todo = iter(tasks)
+        busy: list[_Worker] = []
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(busy) < self.workers:
+                    task = next(todo, None)
+                    if task is None:
+                        exhausted = True
+                        break
+                    worker = self._spawn()
+                    worker.send(task)
+                    busy.append(worker)
+                if not busy:
+                    return
+                now = time.monotonic()
+                deadline = min(w.started for w in busy) + self.timeout
+                ready = wait([w.conn for w in busy], timeout=max(0.0, deadline - now))
+                finished: list[tuple[_Worker, LoadResult, bool]] = []
+                for worker in busy:
+                    if worker.conn in ready:
+                        finished.append((worker, *self._receive(worker)))
+                    elif time.monotonic() - worker.started >= self.timeout:
+                        assert worker.task is not None
+                        finished.append((worker, LoadResult(
+                            worker.task, None, f"timed out after {self.timeout:g} s "
+                            "(RAG_INGEST_FILE_TIMEOUT)", self.timeout), False))
+                for worker, _result, reusable in finished:
+                    busy.remove(worker)
+                    if reusable:
+                        self._idle.append(worker)
+                    else:
+                        worker.stop()
+                # Hand the freed workers their next files before the caller embeds.
+                while not exhausted and len(busy) < self.workers:
+                    task = next(todo, None)
+                    if task is None:
+                        exhausted = True
+                        break
+                    worker = self._spawn()
+                    worker.send(task)
+                    busy.append(worker)
+                for _, result, _ in finished:
+                    yield result
+        finally:
+            for worker in busy:  # the caller stopped early: do not leave files half-read
+                worker.stop()
+
+    def _receive(self, worker: _Worker) -> tuple[LoadResult, bool]:
+        task = worker.task
+        assert task is not None
+        try:
+            reply = worker.conn.recv()
+        except (EOFError, OSError):
+            code = worker.exitcode()
+            if code is not None and code < 0:
+                try:
+                    how = signal.Signals(-code).name
+                except ValueError:
+                    how = f"signal {-code}"
+            else:
+                how = f"exit code {code}"
+            return LoadResult(task, None, f"the reader crashed ({how})",
+                              time.monotonic() - worker.started), False
+        status, payload, seconds = reply
+        if status == "ok":
+            docs = [Document(text=t, source=task.source, page=p, heading=h)
+                    for t, p, h in payload]
+            return LoadResult(task, docs, "", seconds), True
+        alive = worker.alive() and "memory bound" not in payload
+        return LoadResult(task, None, str(payload), seconds), alive
+
+    @staticmethod
+    def _load_here(tasks: Iterable[LoadTask]) -> Iterator[LoadResult]:
+        for task in tasks:
+            start = time.perf_counter()
+            try:
+                docs = load_documents(task.path, task.source, task.password)
+            except LoaderError as exc:
+                yield LoadResult(task, None, str(exc), time.perf_counter() - start)
+                continue
+            yield LoadResult(task, docs, "", time.perf_counter() - start)
+
+
+if __name__ == "__main__":  # a loader process started by ``_Worker``
+    _worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]))

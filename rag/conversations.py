@@ -1,0 +1,163 @@
+"""Chat conversations, kept in a small SQLite database in the data directory.
+
+A conversation is a titled list of turns; an assistant turn also keeps its ``Answer`` (sources,
+search query, backend) as JSON, so a reopened conversation shows the same sources as before.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.types import Answer, Message, RetrievedChunk, Role, Source
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS turns (
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    answer TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (conversation_id, seq)
+);
+"""
+
+TITLE_LENGTH = 60
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    title: str
+    created_at: float
+    updated_at: float
+    turns: int
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: Role
+    content: str
+    answer: Answer | None = None
+
+    def message(self) -> Message:
+        return Message(self.role, self.content)
+
+
+def title_for(question: str) -> str:
+    """A conversation's title: its first question, on one line, shortened."""
+    line = " ".join(question.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+class ConversationStore:
+    """Create, list, read, extend and delete conversations; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def create(self, title: str) -> str:
+        cid = uuid.uuid4().hex
+        now = time.time()
+        with self._lock:
+            self._db.execute("INSERT INTO conversations VALUES (?,?,?,?)",
+                             (cid, title_for(title) or "New chat", now, now))
+        return cid
+
+    def recent(self, limit: int = 100) -> list[Conversation]:
+        """Most recently used first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT c.id, c.title, c.created_at, c.updated_at, COUNT(t.seq) FROM conversations c "
+                "LEFT JOIN turns t ON t.conversation_id = c.id GROUP BY c.id "
+                "ORDER BY c.updated_at DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [Conversation(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+    def get(self, cid: str) -> Conversation | None:
+        return next((c for c in self.recent(limit=10_000) if c.id == cid), None)
+
+    def turns(self, cid: str) -> list[Turn]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT role, content, answer FROM turns WHERE conversation_id=? ORDER BY seq",
+                (cid,),
+            ).fetchall()
+        return [Turn(role, content, answer_from_dict(json.loads(a)) if a else None)
+                for role, content, a in rows]
+
+    def add_turn(self, cid: str, role: Role, content: str, answer: Answer | None = None) -> None:
+        now = time.time()
+        payload = json.dumps(answer.to_dict(), ensure_ascii=False) if answer else None
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                (seq,) = self._db.execute(
+                    "SELECT COALESCE(MAX(seq), -1) + 1 FROM turns WHERE conversation_id=?", (cid,)
+                ).fetchone()
+                self._db.execute("INSERT INTO turns VALUES (?,?,?,?,?,?)",
+                                 (cid, seq, role, content, payload, now))
+                self._db.execute("UPDATE conversations SET updated_at=? WHERE id=?", (now, cid))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def rename(self, cid: str, title: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE conversations SET title=? WHERE id=?", (title_for(title), cid))
+
+    def delete(self, cid: str) -> bool:
+        with self._lock:
+            self._db.execute("DELETE FROM turns WHERE conversation_id=?", (cid,))
+            cur = self._db.execute("DELETE FROM conversations WHERE id=?", (cid,))
+        return cur.rowcount > 0
+
+
+def answer_from_dict(data: dict[str, Any]) -> Answer:
+    """The inverse of ``Answer.to_dict`` (what the store keeps for an assistant turn)."""
+    sources = [
+        Source(
+            n=int(s["n"]),
+            chunk=RetrievedChunk(
+                id=str(s.get("id", "")),
+                text=str(s.get("text", "")),
+                source=str(s.get("source", "")),
+                page=s.get("page"),
+                heading=str(s.get("heading", "")),
+                score=float(s.get("score", 0.0)),
+            ),
+        )
+        for s in data.get("sources", [])
+    ]
+    return Answer(
+        question=str(data.get("question", "")),
+        text=str(data.get("answer", "")),
+        sources=sources,
+        search_query=str(data.get("search_query", "")),
+        refused=bool(data.get("refused", False)),
+        backend=str(data.get("backend", "")),
+    )

@@ -1,0 +1,1 @@
+"""Measuring retrieval and answers: BEIR-format benchmarks and question files (`rag eval`)."""

@@ -1,0 +1,174 @@
+"""`rag eval beir`: index a BEIR corpus the way ingest would, run its queries, score the ranking.
+
+Each corpus document (title and text) is one document; long ones are chunked with the app's
+chunker and settings, and a document ranks where its best chunk ranks. The index is kept under
+the cache folder, keyed by the corpus bytes, the embedder and the chunking settings, so a second
+run (another mode, other fusion weights) reuses it; passage vectors are cached by text as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.config import Settings
+from rag.embeddings import Embedder
+from rag.evaluation.beir_data import BeirDataset
+from rag.evaluation.embedding_cache import CachedEmbedder
+from rag.evaluation.metrics import percentiles_ms, ranking_metrics
+from rag.lexical import BM25Params, LexicalIndex
+from rag.retriever import RetrievalConfig, Retriever
+from rag.store import ChromaStore, make_client
+from rag.types import Document
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+_CHUNKER_VERSION = 1  # bump when ingest's chunking changes what it produces
+_UPSERT_BATCH = 2000
+
+
+@dataclass
+class BeirReport:
+    dataset: str
+    split: str
+    queries: int
+    documents: int
+    chunks: int
+    mode: str
+    metrics: dict[str, float]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "split": self.split,
+            "queries": self.queries,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "mode": self.mode,
+            **{k: round(v, 4) for k, v in self.metrics.items()},
+            "settings": self.settings,
+        }
+
+
+def index_key(dataset: BeirDataset, embedder: Embedder, settings: Settings) -> str:
+    spec = [dataset.fingerprint, embedder.model_id, settings.chunk_size,
+            settings.chunk_overlap, _CHUNKER_VERSION]
+    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
+
+
+def open_index(
+    dataset: BeirDataset,
+    embedder: Embedder,
+    settings: Settings,
+    cache_dir: Path,
+    progress: Progress | None = None,
+) -> tuple[ChromaStore, Path]:
+    """The corpus in a Chroma collection under ``cache_dir``: reused when complete, else built."""
+    folder = cache_dir / f"beir-{index_key(dataset, embedder, settings)}"
+    done_marker = folder / "complete"
+    if not done_marker.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    store = ChromaStore(make_client(path=str(folder / "chroma")), "beir", f"eval index {folder}")
+    if done_marker.exists():
+        store.check_embedder(embedder.model_id, embedder.dimension)
+        return store, folder
+    _build_index(dataset, embedder, settings, store, cache_dir, progress)
+    done_marker.write_text(json.dumps({"documents": len(dataset.corpus)}), encoding="utf-8")
+    return store, folder
+
+
+def _build_index(
+    dataset: BeirDataset,
+    embedder: Embedder,
+    settings: Settings,
+    store: ChromaStore,
+    cache_dir: Path,
+    progress: Progress | None,
+) -> None:
+    from ingest.chunking import Chunker, text_hash
+
+    chunker = Chunker(
+        embedder.count_tokens,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        max_tokens=embedder.max_tokens,
+    )
+    cached = CachedEmbedder(embedder, cache_dir / "embeddings.sqlite3")
+    store.open_for_writing(embedder.model_id, embedder.dimension)
+    total = len(dataset.corpus)
+    pending = []
+    for n, (doc_id, text) in enumerate(dataset.corpus.items(), start=1):
+        doc = Document(text=text, source=doc_id)
+        pending.extend(chunker.chunk_documents([doc], root="beir", content_hash=text_hash(text)))
+        if len(pending) >= _UPSERT_BATCH or n == total:
+            vectors = cached.embed_documents([c.text for c in pending])
+            store.upsert(pending, vectors)
+            pending = []
+            if progress:
+                progress("indexing", n, total)
+    cached.close()
+
+
+def run_beir(
+    dataset: BeirDataset,
+    *,
+    name: str,
+    split: str,
+    embedder: Embedder,
+    settings: Settings,
+    cache_dir: Path,
+    config: RetrievalConfig,
+    chunks_per_query: int = 300,
+    progress: Progress | None = None,
+) -> BeirReport:
+    """Index (or reuse), run every judged query, and score the document rankings."""
+    store, folder = open_index(dataset, embedder, settings, cache_dir, progress)
+    params = BM25Params(k1=settings.bm25_k1, b=settings.bm25_b)
+    lexical = LexicalIndex(folder / f"lexical-{params.k1}-{params.b}", store, params)
+    retriever = Retriever(store, embedder, lexical, config)
+    if config.mode != "dense":
+        lexical.ensure_current()  # built once, outside the timed queries
+    runs: dict[str, list[str]] = {}
+    seconds: list[float] = []
+    total = len(dataset.queries)
+    for n, (qid, text) in enumerate(dataset.queries.items(), start=1):
+        start = time.perf_counter()
+        hits = retriever.retrieve(text, chunks_per_query).hits
+        seconds.append(time.perf_counter() - start)
+        runs[qid] = list(dict.fromkeys(h.source for h in hits))  # a document by its best chunk
+        if progress and (n % 25 == 0 or n == total):
+            progress("querying", n, total)
+    metrics = ranking_metrics(runs, dataset.qrels) | percentiles_ms(seconds)
+    return BeirReport(
+        dataset=name,
+        split=split,
+        queries=total,
+        documents=len(dataset.corpus),
+        chunks=store.count(),
+        mode=config.mode,
+        metrics=metrics,
+        settings={
+            "embedding_model": embedder.model_id,
+            "chunk_size": settings.chunk_size,
+            "chunk_overlap": settings.chunk_overlap,
+            "rrf_k": config.rrf_k,
+            "dense_weight": config.dense_weight,
+            "lexical_weight": config.lexical_weight,
+            "candidates": max(config.candidates, chunks_per_query),
+            "bm25_k1": params.k1,
+            "bm25_b": params.b,
+            "mmr": config.mmr,
+            "mmr_lambda": config.mmr_lambda,
+            "merge_neighbours": config.merge_neighbours,
+        },
+    )

@@ -1,0 +1,103 @@
+"""Dense, lexical and hybrid retrieval on real Chroma with the real embedding model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.prompts import REFUSAL
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_every_mode_finds_the_file_that_answers(make_app, kb_data_dir, mode: str) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(kb_data_dir)
+    hits = app.retriever.search("What is UMAP used for?", 3, mode=mode)
+    assert hits and hits[0].source == "embeddings-guide.md"
+    assert "UMAP" in hits[0].text
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    if mode == "hybrid":
+        assert 0 < scores[-1] <= scores[0] <= 1.0
+
+
+def test_source_glob_restricts_the_search(make_app, kb_data_dir) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(kb_data_dir)
+    question = "How does HNSW search work?"
+    assert {h.source for h in app.retriever.search(question, 5, source_glob="*.md")} <= {
+        "embeddings-guide.md", "rag-overview.md", "user-guide.md"}
+    pdf = app.retriever.search(question, 5, source_glob="*.pdf")
+    assert pdf and {h.source for h in pdf} == {"vector-search-handbook.pdf"}
+    assert app.retriever.search(question, 5, source_glob="reports/*") == []
+    only = app.retriever.search(question, 5, mode="lexical", sources=["user-guide.md"])
+    assert {h.source for h in only} <= {"user-guide.md"}
+
+
+def test_refusal_follows_the_best_cosine_whatever_the_mode(make_app, kb_data_dir) -> None:  # type: ignore[no-untyped-def]
+    class NoLLM:
+        name = "none"
+
+        def stream(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise AssertionError("the LLM must not be asked when nothing relevant is retrieved")
+
+    app = make_app(kb_data_dir)
+    question = "What does ef_search control?"
+    best = app.retriever.retrieve(question, 5, mode="hybrid").best_cosine
+    assert best is not None and 0.2 < best < 1.0
+
+    strict = make_app(kb_data_dir, min_score=best + 0.01).chat_engine(NoLLM())
+    answer = strict.ask(question, mode="hybrid")
+    assert answer.refused and answer.text == REFUSAL and not answer.sources
+
+    lenient = make_app(kb_data_dir, min_score=best - 0.01).chat_engine(NoLLM())
+    assert lenient.retrieve(question, mode="hybrid").hits
+    assert lenient.retrieve(question, mode="lexical").hits
+
+
+def test_lexical_index_follows_adds_updates_and_deletes(make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "birds.txt").write_text("The quetzal is a bird of the cloud forest.", encoding="utf-8")
+    (docs / "fish.txt").write_text("The axolotl is a salamander that stays aquatic.")
+    data_dir = tmp_path / "data"
+    app = make_app(data_dir)
+    app.pipeline.sync(docs)
+    assert [h.source for h in app.retriever.search("quetzal", 5, mode="lexical")] == ["birds.txt"]
+
+    (docs / "birds.txt").write_text("The hoatzin smells of manure and eats leaves.")
+    (docs / "fish.txt").unlink()
+    (docs / "moths.txt").write_text("The atlas moth has no mouth as an adult.")
+    app.pipeline.sync(docs)
+    assert app.retriever.search("quetzal", 5, mode="lexical") == []
+    assert app.retriever.search("axolotl", 5, mode="lexical") == []
+    assert [h.source for h in app.retriever.search("hoatzin", 5, mode="lexical")] == ["birds.txt"]
+    assert app.retriever.search("atlas moth", 5, mode="lexical")[0].source == (
+        "moths.txt")
+
+    # a new process opens the persisted index without rebuilding it
+    again = make_app(data_dir)
+    assert [h.source for h in again.retriever.search("hoatzin", 5, mode="lexical")] == [
+        "birds.txt"]
+    assert again.lexical.rebuilds == 0
+
+
+def test_langchain_retriever_serves_a_chain(make_app, kb_data_dir) -> None:  # type: ignore[no-untyped-def]
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.runnables import RunnableLambda
+
+    app = make_app(kb_data_dir)
+    retriever = app.retriever.as_langchain_retriever(k=3)
+    assert isinstance(retriever, BaseRetriever)
+    docs = retriever.invoke("What does ef_search control?")
+    assert len(docs) == 3 and all(isinstance(d, Document) for d in docs)
+    assert docs[0].metadata["source"] == "vector-search-handbook.pdf"
+    assert docs[0].metadata["page"] is not None and "ef_search" in docs[0].page_content
+
+    chain = retriever | RunnableLambda(lambda found: sorted({d.metadata["source"] for d in found}))
+    assert chain.invoke("What is UMAP used for?")[0] == "embeddings-guide.md"
+    pdf_only = app.retriever.as_langchain_retriever(k=5, source_glob="*.pdf")
+    assert {d.metadata["source"] for d in pdf_only.invoke("UMAP")} <= {
+        "vector-search-handbook.pdf"}

@@ -1,0 +1,288 @@
+"""Chat page: ask the knowledge base, read the answer as it streams, check its numbered sources.
+
+Conversations are kept in SQLite in the data directory (``rag.conversations``) and listed in the
+sidebar. Everything else goes through ``rag`` (``ChatEngine.stream_answer``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from rag.chat import ChatEngine, DoneEvent, SourcesEvent, TokenEvent
+from rag.config import Settings
+from rag.conversations import ConversationStore, Turn
+from rag.errors import RagError
+from rag.factory import App
+from rag.types import Answer, Message
+from ui.render import (
+    answer_markdown,
+    citation_badge,
+    escape_markdown,
+    highlighted_snippet,
+    message_markdown,
+)
+from ui.state import get_app, get_llm_choice, llm_named, model_options, ollama_models
+
+CURSOR = " ▌"
+
+
+@dataclass
+class ChatOptions:
+    model: str | None
+    top_k: int
+    temperature: float
+    mode: str | None = None
+    sources: list[str] = field(default_factory=list)
+
+
+# --- sidebar -------------------------------------------------------------------------------------
+
+
+def conversation_list(store: ConversationStore) -> None:
+    current = st.session_state.get("conversation_id")
+    if st.button("New chat", key="new_chat", icon=":material/add:", width="stretch"):
+        st.session_state.conversation_id = None
+        st.rerun()
+    conversations = store.recent()
+    if not conversations:
+        st.caption("Your conversations appear here.")
+    for conv in conversations:
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        if left.button(escape_markdown(conv.title), key=f"open_{conv.id}",
+                       type="secondary" if conv.id == current else "tertiary",
+                       help=time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.updated_at)),
+                       width="stretch"):
+            st.session_state.conversation_id = conv.id
+            st.rerun()
+        if right.button("", key=f"delete_{conv.id}", icon=":material/delete:",
+                        type="tertiary", help="Delete this conversation"):
+            store.delete(conv.id)
+            if conv.id == current:
+                st.session_state.conversation_id = None
+            st.rerun()
+
+
+def retrieval_modes(settings: Settings) -> list[str]:
+    """The retrieval modes the settings know (``RAG_RETRIEVAL_MODE``), when there is one."""
+    from typing import get_args
+
+    fieldinfo = type(settings).model_fields.get("retrieval_mode")
+    if fieldinfo is None:
+        return []
+    return [str(a) for a in get_args(fieldinfo.annotation)]
+
+
+def indexed_sources(app: App) -> list[str]:
+    try:
+        return sorted({r.source for r in app.manifest.records() if r.status != "failed"})
+    except Exception:  # the library page reports manifest problems; here a filter just is empty
+        return []
+
+
+def settings_panel(app: App) -> ChatOptions:
+    s = app.settings
+    with st.expander("Answer settings", icon=":material/tune:", expanded=False):
+        options = model_options()
+        model = st.selectbox("Model", options, key="model",
+                             help="Ollama's models when it answers, else the embedded model.")
+        top_k = int(st.slider("Passages given to the model (top-k)", 1, 20, min(s.top_k, 20), key="top_k"))
+        temperature = float(st.slider("Temperature", 0.0, 1.5, float(s.temperature), 0.05,
+                                      key="temperature"))
+        modes = retrieval_modes(s)
+        mode = None
+        if modes:
+            current = str(getattr(s, "retrieval_mode", modes[0]))
+            mode = st.selectbox("Retrieval", modes, index=modes.index(current) if current in
+                                modes else 0, key="retrieval_mode")
+        else:
+            st.selectbox("Retrieval", ["dense"], key="retrieval_mode", disabled=True,
+                         help="Semantic search over the embeddings.")
+        sources = st.multiselect("Only these documents", indexed_sources(app), key="source_filter",
+                                 placeholder="All documents")
+    return ChatOptions(model, top_k, temperature, mode, list(sources))
+
+
+def index_status(app: App) -> None:
+    try:
+        chunks = app.store.count()
+        documents = len({r.source for r in app.manifest.records()})
+        st.caption(f":material/database: {documents} documents · {chunks} chunks")
+        if chunks == 0:
+            st.warning("The knowledge base is empty: add documents on the Library page, or run "
+                       "`rag ingest DIR`.", icon=":material/info:")
+    except RagError as exc:
+        st.error(message_markdown(str(exc)), icon=":material/cloud_off:")
+
+
+def llm_status(app: App) -> None:
+    """Which model answers; when the configured one cannot, why and what to do."""
+    s = app.settings
+    try:
+        choice = get_llm_choice()
+    except RagError as exc:
+        st.error(message_markdown(str(exc)), icon=":material/error:")
+        return
+    st.caption(f":material/smart_toy: {escape_markdown(choice.llm.name)}")
+    if s.llm_backend == "ollama":
+        _, problem = ollama_models(s.ollama_host)
+        if problem:
+            st.error(message_markdown(problem), icon=":material/cloud_off:")
+    elif s.llm_backend == "auto" and choice.llm.name.startswith("llamacpp:"):
+        st.caption(message_markdown(
+            f"Ollama does not answer at {s.ollama_host}: the small embedded model answers. For "
+            f"better answers run `ollama serve` and `ollama pull {s.ollama_model}`."))
+
+
+def sidebar(app: App) -> ChatOptions:
+    with st.sidebar:
+        index_status(app)
+        llm_status(app)
+        options = settings_panel(app)
+        st.subheader("Conversations")
+        conversation_list(app.conversations)
+    return options
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+def render_sources(answer: Answer) -> None:
+    if answer.refused or not answer.sources:
+        return
+    cited = {s.n for s in answer.cited_sources()}
+    with st.expander(f"Sources ({len(answer.sources)})", icon=":material/menu_book:",
+                     expanded=True):
+        for s in answer.sources:
+            page = f" · page {s.chunk.page}" if s.chunk.page is not None else ""
+            mark = "" if s.n in cited else " · :gray[not cited]"
+            with st.container(border=True, key=f"source_{id(answer)}_{s.n}"):
+                st.markdown(f"{citation_badge(s.n)} **{escape_markdown(s.chunk.source)}**{page}"
+                            f" · score {s.chunk.score:.2f}{mark}")
+                heading = f"{escape_markdown(s.chunk.heading)} — " if s.chunk.heading else ""
+                query = f"{answer.question} {answer.text}"
+                st.markdown(f":gray[{heading}]" * bool(heading) +
+                            highlighted_snippet(s.chunk.text, query))
+
+
+def render_answer(answer: Answer) -> None:
+    if answer.search_query and answer.search_query.strip() != answer.question.strip():
+        st.caption(f":material/search: Searched for: {escape_markdown(answer.search_query)}")
+    st.markdown(answer_markdown(answer.text, [s.n for s in answer.sources]))
+    render_sources(answer)
+
+
+def render_turn(turn: Turn) -> None:
+    with st.chat_message(turn.role):
+        if turn.answer is not None:
+            render_answer(turn.answer)
+        else:
+            st.markdown(escape_markdown(turn.content))
+
+
+# --- asking --------------------------------------------------------------------------------------
+
+
+class SourceFilteredRetriever:
+    """The engine's retriever, restricted to some documents (a Chroma ``where`` on ``source``)."""
+
+    def __init__(self, inner: Any, sources: list[str]) -> None:
+        self._inner = inner
+        self._where = ({"source": sources[0]} if len(sources) == 1
+                       else {"source": {"$in": sources}})
+
+    def search(self, query: str, k: int, *args: Any, **kwargs: Any) -> Any:
+        kwargs["where"] = self._where
+        return self._inner.search(query, k, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def build_engine(app: App, options: ChatOptions) -> tuple[ChatEngine, dict[str, Any]]:
+    """The engine with the sidebar's choices, and extra ``stream_answer`` keyword arguments.
+
+    Options the engine does not support yet are left out rather than failing the question.
+    """
+    engine = app.chat_engine(llm_named(options.model) if options.model else None)
+    engine.temperature = options.temperature
+    params = inspect.signature(engine.stream_answer).parameters
+    extra: dict[str, Any] = {}
+    if options.mode is not None and "mode" in params:
+        extra["mode"] = options.mode
+    if options.sources:
+        if "sources" in params:
+            extra["sources"] = options.sources
+        else:
+            engine.retriever = SourceFilteredRetriever(engine.retriever, options.sources)  # type: ignore[assignment]
+    return engine, extra
+
+
+def stream_answer(app: App, question: str, history: list[Message], options: ChatOptions) -> Answer:
+    engine, extra = build_engine(app, options)
+    events = engine.stream_answer(question, history, k=options.top_k, **extra)
+    with st.spinner("Searching the documents…"):
+        first = next(events)
+    assert isinstance(first, SourcesEvent)
+    if first.search_query.strip() != question.strip():
+        st.caption(f":material/search: Searched for: {escape_markdown(first.search_query)}")
+    numbers = [s.n for s in first.sources]
+    placeholder = st.empty()
+    text = ""
+    answer: Answer | None = None
+    for event in events:
+        if isinstance(event, TokenEvent):
+            text += event.text
+            placeholder.markdown(answer_markdown(text, numbers) + CURSOR)
+        elif isinstance(event, DoneEvent):
+            answer = event.answer
+    assert answer is not None
+    placeholder.markdown(answer_markdown(answer.text, numbers))
+    render_sources(answer)
+    return answer
+
+
+def ask(app: App, question: str, turns: list[Turn], options: ChatOptions) -> None:
+    with st.chat_message("user"):
+        st.markdown(escape_markdown(question))
+    with st.chat_message("assistant"):
+        try:
+            answer = stream_answer(app, question, [t.message() for t in turns], options)
+        except RagError as exc:
+            st.error(message_markdown(str(exc)), icon=":material/error:")
+            return
+    store = app.conversations
+    cid = st.session_state.get("conversation_id")
+    if cid is None or store.get(cid) is None:
+        cid = store.create(question)
+        st.session_state.conversation_id = cid
+    store.add_turn(cid, "user", question)
+    store.add_turn(cid, "assistant", answer.text, answer)
+    st.rerun()  # the sidebar lists the conversation, the page shows it from the store
+
+
+def main() -> None:
+    try:
+        app = get_app()
+    except RagError as exc:
+        st.error(message_markdown(str(exc)))
+        st.stop()
+    options = sidebar(app)
+    cid = st.session_state.get("conversation_id")
+    turns = app.conversations.turns(cid) if cid else []
+    if not turns:
+        st.title("Chat with your documents")
+        st.caption("Answers come only from your documents, with numbered sources. "
+                   "Ask a follow-up: the conversation is taken into account.")
+    for turn in turns:
+        render_turn(turn)
+    question = st.chat_input("Ask a question about your documents")
+    if question:
+        ask(app, question, turns, options)
+
+
+main()

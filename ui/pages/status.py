@@ -1,0 +1,79 @@
+"""Status page: what answers, where the index is, how big it is, which versions run."""
+
+from __future__ import annotations
+
+import platform
+from importlib.metadata import PackageNotFoundError, version
+
+import streamlit as st
+
+from rag.cli import collect_status
+from rag.errors import RagError
+from ui.render import escape_markdown, message_markdown
+from ui.state import get_app, get_llm_choice, ollama_models
+
+PACKAGES = ["chromadb", "sentence-transformers", "streamlit", "llama-cpp-python", "ollama",
+            "torch", "plotly", "rag-local"]
+
+
+def package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def main() -> None:
+    st.title("Status")
+    try:
+        app = get_app()
+    except RagError as exc:
+        st.error(message_markdown(str(exc)))
+        st.stop()
+    s = app.settings
+    status = collect_status(app)
+
+    st.subheader("Language model")
+    try:
+        choice = get_llm_choice()
+        st.success(f"Answering with **{escape_markdown(choice.llm.name)}**",
+                   icon=":material/smart_toy:")
+        if not choice.reason.startswith("auto: Ollama is not"):
+            st.caption(message_markdown(choice.reason))
+    except RagError as exc:
+        st.error(message_markdown(str(exc)), icon=":material/error:")
+    models, problem = ollama_models(s.ollama_host)
+    if problem:
+        st.warning(message_markdown(problem), icon=":material/cloud_off:")
+    else:
+        st.markdown(f"Ollama at `{s.ollama_host}` answers; models: "
+                    + (", ".join(f"`{m}`" for m in models) or "none (run `ollama pull "
+                                                                   f"{s.ollama_model}`)"))
+
+    st.subheader("Index")
+    if "store_error" in status:
+        st.error(message_markdown(status["store_error"]), icon=":material/cloud_off:")
+    mode = "server" if s.uses_chroma_server else "embedded"
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Documents", status.get("documents", 0))
+    c2.metric("Failed documents", status.get("documents_failed", 0))
+    c3.metric("Chunks", status.get("chunks", "?"))
+    c4.metric("Chroma", mode)
+    st.markdown(
+        f"- Location: `{status.get('store', '?')}`\n"
+        f"- Collection: `{s.collection}` ({status.get('chunks', '?')} chunks)\n"
+        f"- Embedder: `{s.embedding_model}`"
+        + (f" (the index was built with `{status['index_embedder']}`)"
+           if status.get("index_embedder") and status["index_embedder"] != s.embedding_model
+           else "") + "\n"
+        f"- Data directory: `{status['data_dir']}`\n"
+        f"- Uploads: `{s.uploads_dir.resolve()}`"
+    )
+
+    st.subheader("Versions")
+    rows = [{"Component": "python", "Version": platform.python_version()}]
+    rows += [{"Component": p, "Version": package_version(p)} for p in PACKAGES]
+    st.dataframe(rows, hide_index=True, width="content")
+
+
+main()
