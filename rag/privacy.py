@@ -14,6 +14,8 @@ _DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "TOKENIZERS_PARALLELISM": "false",
     "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    "LANGSMITH_TRACING": "false",  # LangChain sends traces only when asked; make sure
+    "LANGCHAIN_TRACING_V2": "false",
     # Library progress bars would garble the CLI's own output and its one-line errors.
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
