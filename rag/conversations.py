@@ -75,14 +75,21 @@ class ConversationStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._last = 0.0
+
+    def _now(self) -> float:
+        """The time, strictly after the last one this store used: "most recent first" holds
+        even for two changes within the clock's resolution."""
+        self._last = max(time.time(), self._last + 1e-6)
+        return self._last
 
     def close(self) -> None:
         self._db.close()
 
     def create(self, title: str) -> str:
         cid = uuid.uuid4().hex
-        now = time.time()
         with self._lock:
+            now = self._now()
             self._db.execute("INSERT INTO conversations VALUES (?,?,?,?)",
                              (cid, title_for(title) or "New chat", now, now))
         return cid
@@ -98,7 +105,12 @@ class ConversationStore:
         return [Conversation(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
     def get(self, cid: str) -> Conversation | None:
-        return next((c for c in self.recent(limit=10_000) if c.id == cid), None)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT c.id, c.title, c.created_at, c.updated_at, COUNT(t.seq) FROM conversations c "
+                "LEFT JOIN turns t ON t.conversation_id = c.id WHERE c.id=? GROUP BY c.id", (cid,)
+            ).fetchone()
+        return None if row is None else Conversation(row[0], row[1], row[2], row[3], int(row[4]))
 
     def turns(self, cid: str) -> list[Turn]:
         with self._lock:
@@ -110,9 +122,9 @@ class ConversationStore:
                 for role, content, a in rows]
 
     def add_turn(self, cid: str, role: Role, content: str, answer: Answer | None = None) -> None:
-        now = time.time()
         payload = json.dumps(answer.to_dict(), ensure_ascii=False) if answer else None
         with self._lock:
+            now = self._now()
             self._db.execute("BEGIN")
             try:
                 (seq,) = self._db.execute(

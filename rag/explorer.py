@@ -2,7 +2,8 @@
 
 PCA (numpy, always available) is the default projection; UMAP is offered when ``umap-learn``
 is installed. Beyond ``max_points`` chunks a uniform random sample (fixed seed) is drawn, so the
-map of a 50,000-chunk index stays quick to compute and to draw; ``PointSet.sampled`` says so.
+map of a 50,000-chunk index stays quick to compute and to draw; ``PointSet.sampled`` says so
+(``bench/explorer.py`` times it, docs/performance.md has the figures).
 Neighbours are always searched in the whole index (Chroma), not only in the sample.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -45,15 +47,16 @@ class PointSet:
     vectors: np.ndarray  # (n, dim), float32
     total: int  # chunks in the index
     sampled: bool = False
+    _rows: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._rows = {cid: row for row, cid in enumerate(self.ids)}
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def index_of(self, chunk_id: str) -> int | None:
-        try:
-            return self.ids.index(chunk_id)
-        except ValueError:
-            return None
+        return self._rows.get(chunk_id)
 
 
 def index_fingerprint(store: ChromaStore, manifest: Manifest | None = None) -> str:
@@ -65,20 +68,36 @@ def index_fingerprint(store: ChromaStore, manifest: Manifest | None = None) -> s
     return digest.hexdigest()[:16]
 
 
-def load_points(store: ChromaStore, max_points: int, *, seed: int = 0) -> PointSet:
-    """Every chunk's vector, or a uniform sample of ``max_points`` of them."""
+def load_points(store: ChromaStore, max_points: int, *, roots: Iterable[str] = (),
+                seed: int = 0) -> PointSet:
+    """Every chunk's vector, or a uniform random sample of ``max_points`` of them.
+
+    ``roots`` (the ingested folders, from the manifest) let a sample be drawn from the chunk ids
+    alone and only the sampled vectors be read: at 50,000 chunks that is several times quicker
+    than reading every vector. When the roots do not account for every chunk, all are read.
+    """
     total = store.count()
-    keep: set[int] | None = None
-    if total > max_points:
-        rng = np.random.default_rng(seed)
-        keep = set(rng.choice(total, size=max_points, replace=False).tolist())
+    if total <= max_points:
+        return _points(store.iter_all(embeddings=True), total, sampled=False)
+    rng = np.random.default_rng(seed)
+    ids = sorted({cid for root in roots for cid in store.ids_for_root(root)})
+    if len(ids) == total:
+        chosen = sorted(rng.choice(total, size=max_points, replace=False).tolist())
+        return _points(store.records([ids[i] for i in chosen]), total, sampled=True)
+    keep = set(rng.choice(total, size=max_points, replace=False).tolist())
+    rows = (row for i, row in enumerate(store.iter_all(embeddings=True)) if i in keep)
+    return _points(rows, total, sampled=True)
+
+
+def _points(rows: Iterable[tuple[str, str, dict[str, Any], np.ndarray | None]], total: int,
+            *, sampled: bool) -> PointSet:
     ids: list[str] = []
     texts: list[str] = []
     sources: list[str] = []
     pages: list[int | None] = []
     vectors: list[np.ndarray] = []
-    for i, (cid, text, meta, vec) in enumerate(store.iter_all(embeddings=True)):
-        if (keep is not None and i not in keep) or vec is None:
+    for cid, text, meta, vec in rows:
+        if vec is None:
             continue
         ids.append(cid)
         texts.append(text)
@@ -87,7 +106,7 @@ def load_points(store: ChromaStore, max_points: int, *, seed: int = 0) -> PointS
         pages.append(int(page) if page is not None else None)
         vectors.append(vec)
     matrix = np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32)
-    return PointSet(ids, texts, sources, pages, matrix, total=total, sampled=keep is not None)
+    return PointSet(ids, texts, sources, pages, matrix, total=total, sampled=sampled)
 
 
 class Projector(Protocol):
@@ -96,20 +115,23 @@ class Projector(Protocol):
 
 @dataclass
 class PCAProjector:
-    """The top two principal axes of the (sampled) vectors, computed with numpy's SVD."""
+    """The top two principal axes of the (sampled) vectors."""
 
     mean: np.ndarray
     components: np.ndarray  # (2, dim)
 
     @classmethod
     def fit(cls, vectors: np.ndarray) -> PCAProjector:
+        """The axes are the top eigenvectors of the (dim x dim) scatter matrix: for thousands
+        of points that is several times quicker than an SVD of the points themselves."""
         mean = vectors.mean(axis=0)
-        centred = vectors - mean
+        dim = vectors.shape[1]
         if len(vectors) < 2:
-            components = np.eye(2, vectors.shape[1], dtype=np.float32)
+            components = np.eye(2, dim, dtype=np.float32)
         else:
-            _, _, vt = np.linalg.svd(centred, full_matrices=False)
-            components = vt[:2]
+            centred = (vectors - mean).astype(np.float64)
+            _, eigenvectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
+            components = eigenvectors[:, ::-1][:, :2].T
             if components.shape[0] < 2:
                 components = np.vstack([components, np.zeros_like(components)])
             # A deterministic sign per axis, so the picture does not flip between runs.

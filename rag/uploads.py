@@ -106,7 +106,7 @@ def save_upload(folder: Path, name: str, data: BinaryIO | bytes, policy: UploadP
 def _copy_bounded(data: BinaryIO | bytes, fd: int, max_bytes: int, name: str) -> int:
     def too_large() -> UploadRejectedError:
         return UploadRejectedError(
-            f"{name!r} is larger than the upload limit of {max_bytes / 1024 / 1024:.1f} MB; "
+            f"{name!r} is larger than the upload limit of {human_size(max_bytes)}; "
             "raise RAG_UPLOAD_MAX_MB, or ingest its folder with `rag ingest DIR`"
         )
 
@@ -123,6 +123,15 @@ def _copy_bounded(data: BinaryIO | bytes, fd: int, max_bytes: int, name: str) ->
                 raise too_large()
             out.write(block)
     return size
+
+
+def human_size(n: int) -> str:
+    """``2000 MB``, ``52.4 MB``, ``10.2 KB``, ``900 bytes``: a limit as a person reads it."""
+    if n >= 1024 * 1024:
+        return f"{round(n / 1024 / 1024, 1):g} MB"
+    if n >= 1024:
+        return f"{round(n / 1024, 1):g} KB"
+    return f"{n} bytes"
 
 
 def is_inside(folder: Path, path: Path) -> bool:

@@ -16,6 +16,9 @@ from collections.abc import Iterable
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 _MODEL_SPECIAL = re.compile(r"([\\\[\]<>$!:|])")
+# Where GFM's autolink literals start: before "://" of http(s), the dot after "www", an "@".
+_AUTOLINK = re.compile(r"(?i)(?<=http)(?=://)|(?<=https)(?=://)|(?<=www)(?=\.)|(?=@)")
+WORD_JOINER = "\u2060"
 _CITATION = re.compile(r"\\\[(\d{1,3})\\\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -29,9 +32,18 @@ _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 BADGE_COLOUR = "blue"
 
 
+def unlink(text: str) -> str:
+    """Text in which Streamlit's Markdown finds no bare URL or e-mail address to turn into a link.
+
+    GitHub-flavoured Markdown links ``http://…``, ``www.…`` and ``name@host.tld`` found in the
+    *parsed* text, so escaping does not stop it; an invisible word joiner (U+2060) does.
+    """
+    return _AUTOLINK.sub(WORD_JOINER, text)
+
+
 def escape_markdown(text: str) -> str:
-    """Document text shown as literal text: no Markdown, directive or HTML from it is rendered."""
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    """Document text shown as literal text: no Markdown, link, directive or HTML is rendered."""
+    return _MD_SPECIAL.sub(r"\\\1", unlink(text))
 
 
 def message_markdown(text: str) -> str:
@@ -55,7 +67,7 @@ def answer_markdown(text: str, numbers: Iterable[int]) -> str:
     exist stays literal text.
     """
     valid = set(numbers)
-    safe = _MODEL_SPECIAL.sub(r"\\\1", text)
+    safe = _MODEL_SPECIAL.sub(r"\\\1", unlink(text))
 
     def badge(m: re.Match[str]) -> str:
         n = int(m.group(1))

@@ -23,7 +23,8 @@ def _text(block: object) -> str:
 
 
 def _sidebar_titles(at: AppTest) -> list[str]:
-    return [b.label.replace("\\", "") for b in at.sidebar.button if b.key.startswith("open_")]
+    return [b.label.replace("\\", "") for b in at.sidebar.button
+            if (b.key or "").startswith("open_")]
 
 
 def test_question_gets_a_cited_answer_kept_as_a_conversation(open_app: OpenApp) -> None:
@@ -56,7 +57,7 @@ def test_question_gets_a_cited_answer_kept_as_a_conversation(open_app: OpenApp) 
     # Conversations survive the process: a fresh app (new session) lists and reopens it.
     fresh = AppTest.from_file(str(APP), default_timeout=300)
     fresh.run()
-    [open_key] = [b.key for b in fresh.sidebar.button if b.key.startswith("open_")]
+    [open_key] = [b.key or "" for b in fresh.sidebar.button if (b.key or "").startswith("open_")]
     fresh.sidebar.button(key=open_key).click().run()
     assert [m.name for m in fresh.chat_message] == ["user", "assistant"] * 2
     assert "vector-search-handbook.pdf" in _text(fresh.chat_message[1])

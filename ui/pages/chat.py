@@ -6,18 +6,16 @@ sidebar. Everything else goes through ``rag`` (``ChatEngine.stream_answer``).
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import streamlit as st
 
 from rag.chat import ChatEngine, DoneEvent, SourcesEvent, TokenEvent
-from rag.config import Settings
 from rag.conversations import ConversationStore, Turn
 from rag.errors import RagError
 from rag.factory import App
+from rag.retriever import MODES, Mode
 from rag.types import Answer, Message
 from ui.render import (
     answer_markdown,
@@ -36,7 +34,7 @@ class ChatOptions:
     model: str | None
     top_k: int
     temperature: float
-    mode: str | None = None
+    mode: Mode
     sources: list[str] = field(default_factory=list)
 
 
@@ -67,19 +65,10 @@ def conversation_list(store: ConversationStore) -> None:
             st.rerun()
 
 
-def retrieval_modes(settings: Settings) -> list[str]:
-    """The retrieval modes the settings know (``RAG_RETRIEVAL_MODE``), when there is one."""
-    from typing import get_args
-
-    fieldinfo = type(settings).model_fields.get("retrieval_mode")
-    if fieldinfo is None:
-        return []
-    return [str(a) for a in get_args(fieldinfo.annotation)]
-
-
 def indexed_sources(app: App) -> list[str]:
+    """Documents with chunks in the index: the choices of the source filter."""
     try:
-        return sorted({r.source for r in app.manifest.records() if r.status != "failed"})
+        return sorted({r.source for r in app.manifest.records() if r.status == "indexed"})
     except Exception:  # the library page reports manifest problems; here a filter just is empty
         return []
 
@@ -93,15 +82,9 @@ def settings_panel(app: App) -> ChatOptions:
         top_k = int(st.slider("Passages given to the model (top-k)", 1, 20, min(s.top_k, 20), key="top_k"))
         temperature = float(st.slider("Temperature", 0.0, 1.5, float(s.temperature), 0.05,
                                       key="temperature"))
-        modes = retrieval_modes(s)
-        mode = None
-        if modes:
-            current = str(getattr(s, "retrieval_mode", modes[0]))
-            mode = st.selectbox("Retrieval", modes, index=modes.index(current) if current in
-                                modes else 0, key="retrieval_mode")
-        else:
-            st.selectbox("Retrieval", ["dense"], key="retrieval_mode", disabled=True,
-                         help="Semantic search over the embeddings.")
+        mode: Mode = st.selectbox(
+            "Retrieval", MODES, index=MODES.index(s.retrieval_mode), key="retrieval_mode",
+            help="dense: by meaning (embeddings); lexical: by words (BM25); hybrid: both, fused.")
         sources = st.multiselect("Only these documents", indexed_sources(app), key="source_filter",
                                  placeholder="All documents")
     return ChatOptions(model, top_k, temperature, mode, list(sources))
@@ -152,11 +135,15 @@ def sidebar(app: App) -> ChatOptions:
 
 
 def render_sources(answer: Answer) -> None:
-    if answer.refused or not answer.sources:
+    """The numbered passages the model was given. When it still said the documents do not
+    answer, they are listed folded as "Passages searched": a small model refuses wrongly
+    often enough that the user should be able to look."""
+    if not answer.sources:
         return
     cited = {s.n for s in answer.cited_sources()}
-    with st.expander(f"Sources ({len(answer.sources)})", icon=":material/menu_book:",
-                     expanded=True):
+    label = "Passages searched" if answer.refused else "Sources"
+    with st.expander(f"{label} ({len(answer.sources)})", icon=":material/menu_book:",
+                     expanded=not answer.refused):
         for s in answer.sources:
             page = f" · page {s.chunk.page}" if s.chunk.page is not None else ""
             mark = "" if s.n in cited else " · :gray[not cited]"
@@ -187,44 +174,17 @@ def render_turn(turn: Turn) -> None:
 # --- asking --------------------------------------------------------------------------------------
 
 
-class SourceFilteredRetriever:
-    """The engine's retriever, restricted to some documents (a Chroma ``where`` on ``source``)."""
-
-    def __init__(self, inner: Any, sources: list[str]) -> None:
-        self._inner = inner
-        self._where = ({"source": sources[0]} if len(sources) == 1
-                       else {"source": {"$in": sources}})
-
-    def search(self, query: str, k: int, *args: Any, **kwargs: Any) -> Any:
-        kwargs["where"] = self._where
-        return self._inner.search(query, k, *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-def build_engine(app: App, options: ChatOptions) -> tuple[ChatEngine, dict[str, Any]]:
-    """The engine with the sidebar's choices, and extra ``stream_answer`` keyword arguments.
-
-    Options the engine does not support yet are left out rather than failing the question.
-    """
+def build_engine(app: App, options: ChatOptions) -> ChatEngine:
+    """The engine with the sidebar's model and temperature."""
     engine = app.chat_engine(llm_named(options.model) if options.model else None)
     engine.temperature = options.temperature
-    params = inspect.signature(engine.stream_answer).parameters
-    extra: dict[str, Any] = {}
-    if options.mode is not None and "mode" in params:
-        extra["mode"] = options.mode
-    if options.sources:
-        if "sources" in params:
-            extra["sources"] = options.sources
-        else:
-            engine.retriever = SourceFilteredRetriever(engine.retriever, options.sources)  # type: ignore[assignment]
-    return engine, extra
+    return engine
 
 
 def stream_answer(app: App, question: str, history: list[Message], options: ChatOptions) -> Answer:
-    engine, extra = build_engine(app, options)
-    events = engine.stream_answer(question, history, k=options.top_k, **extra)
+    engine = build_engine(app, options)
+    events = engine.stream_answer(question, history, k=options.top_k, mode=options.mode,
+                                  sources=options.sources or None)
     with st.spinner("Searching the documents…"):
         first = next(events)
     assert isinstance(first, SourcesEvent)

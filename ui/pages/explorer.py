@@ -7,8 +7,6 @@ similar to it across documents. Neighbours come from the whole index, not only t
 
 from __future__ import annotations
 
-import html
-import textwrap
 from typing import Any
 
 import numpy as np
@@ -27,11 +25,10 @@ from rag.explorer import (
 )
 from rag.factory import App
 from rag.types import RetrievedChunk
+from ui.explorer_map import add_highlight, base_figure
 from ui.render import escape_markdown, message_markdown, short
 from ui.state import get_app
 
-PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#EECA3B",
-           "#FF9DA6", "#9D755D", "#BAB0AC", "#1F77B4", "#2CA02C", "#D62728", "#9467BD"]
 METHOD_LABELS = {"pca": "PCA", "umap": "UMAP"}
 
 
@@ -40,41 +37,18 @@ def cached_projection(fingerprint: str, method: Method, max_points: int) -> Proj
     """One projection per index state (``fingerprint``), method and sample size."""
     del fingerprint  # only the cache key: a changed index gives a new one
     app = get_app()
-    return project(load_points(app.store, max_points), method)
+    roots = {r.root for r in app.manifest.records()}
+    return project(load_points(app.store, max_points, roots=roots), method)
 
 
-def hover_text(source: str, page: int | None, text: str) -> str:
-    """Plotly renders a few HTML tags in hover labels: document text is escaped first."""
-    where = html.escape(source) + (f" · page {page}" if page is not None else "")
-    body = "<br>".join(html.escape(line) for line in textwrap.wrap(short(text, 240), 60))
-    return f"<b>{where}</b><br>{body}"
-
-
-def base_figure(proj: Projection) -> go.Figure:
-    pts = proj.points
-    fig = go.Figure()
-    documents = sorted(set(pts.sources))
-    for i, doc in enumerate(documents):
-        rows = [r for r, s in enumerate(pts.sources) if s == doc]
-        fig.add_trace(go.Scattergl(
-            x=proj.xy[rows, 0], y=proj.xy[rows, 1], mode="markers", name=short(doc, 40),
-            marker={"size": 7, "color": PALETTE[i % len(PALETTE)], "opacity": 0.75},
-            customdata=[pts.ids[r] for r in rows],
-            hovertext=[hover_text(doc, pts.pages[r], pts.texts[r]) for r in rows],
-            hovertemplate="%{hovertext}<extra></extra>",
-        ))
-    fig.update_layout(
-        height=600, margin={"l": 10, "r": 10, "t": 30, "b": 10}, template="plotly_white",
-        legend={"title": {"text": "Document"}, "itemsizing": "constant"},
-        xaxis={"showticklabels": False, "title": None, "zeroline": False},
-        yaxis={"showticklabels": False, "title": None, "zeroline": False},
-        dragmode="pan", clickmode="event+select",
-    )
-    return fig
+@st.cache_resource(max_entries=4, show_spinner="Drawing the map…")
+def cached_figure(fingerprint: str, method: Method, max_points: int) -> go.Figure:
+    """The map of one projection, drawn once; each run highlights on a copy."""
+    return base_figure(cached_projection(fingerprint, method, max_points))
 
 
 def place_hits(app: App, proj: Projection, hits: list[RetrievedChunk]) -> np.ndarray:
-    """Map positions of hits; a hit outside the sample is embedded again and placed."""
+    """Map positions of hits; a hit outside the sample is placed by its stored vector."""
     xy = np.zeros((len(hits), 2), np.float32)
     missing = []
     for i, h in enumerate(hits):
@@ -84,31 +58,29 @@ def place_hits(app: App, proj: Projection, hits: list[RetrievedChunk]) -> np.nda
         else:
             xy[i] = proj.xy[row]
     if missing:
-        vectors = app.embedder.embed_documents([hits[i].text for i in missing])
-        xy[missing] = proj.place(vectors)
+        stored = app.store.vectors([hits[i].id for i in missing])
+        placed = [i for i in missing if hits[i].id in stored]
+        if placed:
+            xy[placed] = proj.place(np.vstack([stored[hits[i].id] for i in placed]))
     return xy
 
 
-def add_highlight(fig: go.Figure, name: str, origin: np.ndarray, hits: list[RetrievedChunk],
-                  xy: np.ndarray, colour: str, symbol: str) -> None:
-    for (x, y) in xy:
-        fig.add_trace(go.Scattergl(x=[origin[0], x], y=[origin[1], y], mode="lines",
-                                   line={"color": colour, "width": 1, "dash": "dot"},
-                                   hoverinfo="skip", showlegend=False))
-    fig.add_trace(go.Scattergl(
-        x=xy[:, 0], y=xy[:, 1], mode="markers+text", name=f"{name}: top {len(hits)}",
-        text=[str(i + 1) for i in range(len(hits))], textposition="top center",
-        marker={"size": 16, "color": "rgba(0,0,0,0)", "line": {"color": colour, "width": 3}},
-        customdata=[h.id for h in hits],
-        hovertext=[hover_text(h.source, h.page, h.text) + f"<br>score {h.score:.2f}" for h in hits],
-        hovertemplate="%{hovertext}<extra></extra>",
-    ))
-    fig.add_trace(go.Scattergl(
-        x=[origin[0]], y=[origin[1]], mode="markers", name=name,
-        marker={"size": 20, "color": colour, "symbol": symbol, "line": {"color": "white",
-                                                                         "width": 1}},
-        hoverinfo="name",
-    ))
+def picked_chunk(app: App, proj: Projection,
+                 chunk_id: str | None) -> tuple[RetrievedChunk, np.ndarray] | None:
+    """The picked chunk and its vector: from the map's sample, else from the index (a ringed
+    neighbour can lie outside the sample); None when it is gone."""
+    if not chunk_id:
+        return None
+    pts = proj.points
+    row = pts.index_of(chunk_id)
+    if row is not None:
+        chunk = RetrievedChunk(chunk_id, pts.texts[row], pts.sources[row], pts.pages[row], "", 1.0)
+        return chunk, pts.vectors[row]
+    found = app.store.get([chunk_id])
+    vectors = app.store.vectors([chunk_id])
+    if not found or chunk_id not in vectors:
+        return None
+    return found[0], vectors[chunk_id]
 
 
 def hits_table(hits: list[RetrievedChunk]) -> None:
@@ -144,10 +116,11 @@ def chunk_picker(proj: Projection) -> str | None:
     if doc is None:
         return None
     rows = [r for r, s in enumerate(pts.sources) if s == doc]
+    position = {r: i + 1 for i, r in enumerate(rows)}
 
-    def label(r: int) -> str:
+    def label(r: int) -> str:  # numbered: the browser sends the label back, it must be unique
         page = f"p.{pts.pages[r]} · " if pts.pages[r] is not None else ""
-        return f"{page}{short(pts.texts[r], 80)}"
+        return f"{position[r]}. {page}{short(pts.texts[r], 80)}"
 
     row = right.selectbox("Chunk", rows, format_func=label, index=None, key="explorer_chunk",
                           placeholder="Pick a passage…")
@@ -181,8 +154,9 @@ def main() -> None:
              "better." if len(methods) == 1 else "PCA is quick and stable; UMAP keeps clusters "
              "apart better but takes longer.")
     try:
-        proj = cached_projection(index_fingerprint(app.store, app.manifest), method,
-                                 s.explorer_max_points)
+        key = (index_fingerprint(app.store, app.manifest), method, s.explorer_max_points)
+        proj = cached_projection(*key)
+        fig = go.Figure(cached_figure(*key))
     except RagError as exc:
         st.error(message_markdown(str(exc)))
         st.stop()
@@ -195,7 +169,6 @@ def main() -> None:
         st.caption(f"{shown:,} passages from {len(set(proj.points.sources))} documents · "
                    f"{METHOD_LABELS[proj.method]}")
 
-    fig = base_figure(proj)
     query_hits: list[RetrievedChunk] = []
     if query.strip():
         try:
@@ -206,12 +179,12 @@ def main() -> None:
         except RagError as exc:
             st.error(message_markdown(str(exc)))
 
-    picked = st.session_state.get("explorer_picked")
+    picked = picked_chunk(app, proj, st.session_state.get("explorer_picked"))
     chunk_hits: list[RetrievedChunk] = []
-    row = proj.points.index_of(picked) if picked else None
-    if row is not None:
-        chunk_hits = neighbours_in_index(app.store, proj.points.vectors[row], k, exclude=picked)
-        add_highlight(fig, "Picked passage", proj.xy[row], chunk_hits,
+    if picked is not None:
+        chunk, vector = picked
+        chunk_hits = neighbours_in_index(app.store, vector, k, exclude=chunk.id)
+        add_highlight(fig, "Picked passage", proj.place(vector)[0], chunk_hits,
                       place_hits(app, proj, chunk_hits), "#D62728", "diamond")
 
     event = st.plotly_chart(fig, width="stretch", key="explorer_map",
@@ -234,11 +207,11 @@ def main() -> None:
         st.session_state.explorer_chosen = chosen
         st.session_state.explorer_picked = chosen
         st.rerun()
-    if row is not None:
-        pts = proj.points
-        page = f" · page {pts.pages[row]}" if pts.pages[row] is not None else ""
-        st.markdown(f"**{escape_markdown(pts.sources[row])}**{page}")
-        st.caption(escape_markdown(short(pts.texts[row], 400)))
+    if picked is not None:
+        chunk = picked[0]
+        page = f" · page {chunk.page}" if chunk.page is not None else ""
+        st.markdown(f"**{escape_markdown(chunk.source)}**{page}")
+        st.caption(escape_markdown(short(chunk.text, 400)))
         hits_table(chunk_hits)
 
 

@@ -6,16 +6,17 @@ which is then synced like any folder (``app.pipeline.sync``); the table comes fr
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from ingest.lock import ingest_lock
 from rag.errors import RagError
 from rag.factory import App
-from rag.uploads import UploadPolicy, UploadRejectedError, is_inside, save_upload
+from rag.uploads import SavedUpload, UploadPolicy, UploadRejectedError, is_inside, save_upload
 from ui.render import escape_markdown, message_markdown
 from ui.state import get_app
 
@@ -28,14 +29,6 @@ def accepted_suffixes() -> list[str]:
     return sorted(LOADERS)
 
 
-def _lock(app: App, what: str) -> AbstractContextManager[Any]:
-    try:
-        from ingest.lock import ingest_lock
-    except ImportError:  # the ingest package without a lock: nothing to coordinate with
-        return nullcontext()
-    return ingest_lock(app.settings.data_dir, what)
-
-
 def sync_folder(app: App, folder: Path) -> str:
     """Sync ``folder`` into the index with a progress bar; the report's one-line summary."""
     bar = st.progress(0.0, text=f"Indexing {escape_markdown(folder.name)}…")
@@ -45,9 +38,15 @@ def sync_folder(app: App, folder: Path) -> str:
         label = f"{done}/{total} · {escape_markdown(source)}" if source else f"{done}/{total}"
         bar.progress(min(fraction, 1.0), text=label)
 
-    with _lock(app, str(folder)):
-        report = app.pipeline.sync(folder, progress=progress)
-    bar.empty()
+    try:
+        with ingest_lock(app.settings.data_dir, str(folder)):
+            report = app.pipeline.sync(folder, progress=progress)
+    finally:
+        # The loader processes die with the thread that started them (PR_SET_PDEATHSIG), and
+        # every Streamlit run is a new thread: a pool kept for the next run would hand its
+        # files to dead workers. Stop them; the next sync starts its own.
+        app.pipeline.close()
+        bar.empty()
     failed = "; ".join(f"{k}: {v}" for k, v in report.failed.items())
     return report.summary() + (f" Failed: {failed}" if failed else "")
 
@@ -81,20 +80,32 @@ def upload_section(app: App) -> None:
     if not st.button(f"Add {len(files)} file{'s' * (len(files) != 1)} to the library",
                      key="upload_submit", type="primary", icon=":material/upload:"):
         return
-    policy = UploadPolicy.of(s.upload_max_mb, suffixes)
-    saved = []
-    for f in files:
-        try:
-            saved.append(save_upload(s.uploads_dir, f.name, f, policy))
-        except UploadRejectedError as exc:
-            notify("warning", str(exc))
-        except OSError as exc:
-            notify("error", f"{f.name!r} could not be saved in {s.uploads_dir}: {exc.strerror}")
-    if saved:
-        run_and_report(lambda: sync_folder(app, s.uploads_dir),
-                       f"Saved {', '.join(x.name for x in saved)}.")
+    add_uploads(app, files)
     st.session_state.uploader_round = st.session_state.get("uploader_round", 0) + 1
     st.rerun()
+
+
+def add_uploads(app: App, files: Sequence[UploadedFile]) -> None:
+    """Save each file into the upload folder (or say why not), then sync that folder once."""
+    s = app.settings
+    policy = UploadPolicy.of(s.upload_max_mb, accepted_suffixes())
+    saved: list[SavedUpload] = []
+    for f in files:
+        try:
+            upload = save_upload(s.uploads_dir, f.name, f, policy)
+        except UploadRejectedError as exc:
+            notify("warning", str(exc))
+            continue
+        except OSError as exc:
+            notify("error", f"{f.name!r} could not be saved in {s.uploads_dir}: {exc.strerror}")
+            continue
+        saved.append(upload)
+        if upload.name != f.name:
+            notify("warning", f"{f.name!r} was saved as {upload.name}: folders and unsafe "
+                              "characters are removed from uploaded file names.")
+    if saved:
+        names = ", ".join(x.name + " (replaced)" * x.replaced for x in saved)
+        run_and_report(lambda: sync_folder(app, s.uploads_dir), f"Saved {names}.")
 
 
 def run_and_report(action: Callable[[], str], prefix: str = "") -> None:
@@ -151,7 +162,7 @@ def delete_section(app: App, records: list[Any]) -> None:
         rec = labels[label]
         uploads = app.settings.uploads_dir
         try:
-            with _lock(app, f"delete {rec.source}"):
+            with ingest_lock(app.settings.data_dir, f"delete {rec.source}"):
                 path = Path(rec.root) / rec.source
                 removed_file = False
                 if Path(rec.root) == uploads.resolve() and is_inside(uploads, path):
@@ -179,7 +190,6 @@ def resync_section(app: App, records: list[Any]) -> None:
         if not path.is_dir():
             notify("error", f"{folder} no longer exists; its documents can be deleted above.")
         else:
-            path.mkdir(parents=True, exist_ok=True)
             run_and_report(lambda: sync_folder(app, path))
         st.rerun()
 
@@ -198,7 +208,7 @@ def main() -> None:
     try:
         records = documents_table(app)
     except Exception as exc:  # a manifest that cannot be read: say where it is
-        st.error(f"Cannot read the manifest {app.settings.manifest_path}: {exc}")
+        st.error(message_markdown(f"Cannot read the manifest {app.settings.manifest_path}: {exc}"))
         records = []
     delete_section(app, records)
     resync_section(app, records)
