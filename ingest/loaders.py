@@ -39,13 +39,23 @@ def _looks_cp1252(data: bytes) -> bool:
     return any(0x80 <= b <= 0x9F for b in data[:65536])
 
 
+# Control characters (tabs, newlines and form feeds aside), C1 controls, U+FFFD, private use.
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff]")
+_BINARY = "binary content in a text file: give it its real extension, or remove it"
+
+
 def _read_text_file(path: Path) -> str:
     data = path.read_bytes()
     if b"\x00" in data[:8192] and not data.startswith(
         (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
     ):
-        raise LoaderError("binary content in a text file")
-    return decode_text(data)
+        raise LoaderError(_BINARY)
+    text = decode_text(data)
+    sample = text[:65536]
+    # Bytes that are not text decode (as Latin-1) to many control characters; text has few.
+    if len(_NOT_TEXT.findall(sample)) > len(sample) // 20:
+        raise LoaderError(_BINARY)
+    return text
 
 
 def _nonempty(docs: list[Document]) -> list[Document]:
@@ -237,12 +247,18 @@ def loader_for(path: Path) -> Loader | None:
     return LOADERS.get(path.suffix.lower())
 
 
-def load_file(path: Path, source: str) -> list[Document]:
-    """Read one file; ``LoaderError`` when it cannot be read."""
+def load_file(path: Path, source: str, password: str | None = None) -> list[Document]:
+    """Read one file; ``LoaderError`` when it cannot be read. ``password``: of an encrypted PDF."""
     loader = loader_for(path)
     if loader is None:
         raise LoaderError(f"unsupported file type {path.suffix or '(none)'}")
     try:
+        if path.stat().st_size == 0:
+            raise LoaderError("empty: the file is 0 bytes")
+        if password is not None and path.suffix.lower() == ".pdf":
+            from ingest.pdf import load_pdf
+
+            return load_pdf(path, source, password=password)
         return loader(path, source)
     except LoaderError:
         raise

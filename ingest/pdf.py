@@ -1,14 +1,27 @@
 """PDF pages with pypdf: one ``Document`` per page with its 1-based number.
 
-Encrypted PDFs open with an empty password, a password given per file, or a sidecar file
-``NAME.pdf.password`` beside the PDF. pypdf's safety limits are raised for large valid files
-(some SEC filings have arrays longer than pypdf's default cap); the bound on memory and time
-for a pathological file is enforced by the ingest worker, not here.
+Every PDF gets a clear outcome: its pages, or a ``LoaderError`` whose reason starts with what
+it is (``encrypted``, ``no text layer (scanned?)``, ``no readable text``, ``malformed PDF``)
+and says what to do.
+
+- Encrypted PDFs open with an empty password, a password given per file, or a sidecar file
+  ``NAME.pdf.password`` beside the PDF. A PDF whose crypt filters leave its streams and
+  strings unencrypted (``/Identity``: only its attachments are protected) is read without one.
+- A damaged page tree (a cycle, a missing ``/Pages``) is walked with a visited set, and failing
+  that the file's objects are scanned for pages (their order, hence page numbers, unknown).
+- A page whose text cannot be extracted is left out; the file fails only when no page could be.
+- Text that is mostly not letters or digits (glyph names such as ``/g437``, U+FFFD, private-use
+  code points: fonts without a Unicode mapping) is not indexed: it would only match noise.
+
+pypdf's safety limits are raised for large valid files (some SEC filings have arrays longer than
+pypdf's default cap); the bound on memory and time for a pathological file is enforced by the
+ingest worker, not here.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +29,15 @@ from rag.errors import LoaderError
 from rag.types import Document
 
 log = logging.getLogger(__name__)
+
+_OCR_HINT = "run OCR on it first, e.g. `ocrmypdf`"
+_NO_TEXT = f"no text layer (scanned?): {_OCR_HINT}"
+_UNREADABLE = ("no readable text (its fonts map no characters; garbage such as glyph names): "
+               "run OCR on it first, e.g. `ocrmypdf --force-ocr`")
+# Attributes a page inherits from its ancestors in the page tree (PDF 32000-1, 7.7.3.4).
+_INHERITED = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
+_MAX_TREE_NODES = 1_000_000
+
 
 # pypdf's default caps (100,000 array elements) reject valid, large filings such as two
 # Microsoft 10-Qs; the process running the loader bounds memory and time instead.
@@ -44,59 +66,256 @@ def load_pdf(path: Path, source: str, password: str | None = None) -> list[Docum
         return _read_pages(path, source, password)
 
 
+# --- what the text is worth ------------------------------------------------------------------
+
+_GLYPH_NAMES = re.compile(r"/(?:[A-Za-z]{1,6}\d+|\.notdef)")  # pypdf's output for unmapped glyphs
+_NEUTRAL = re.compile(r"\s+|([^\w\s])\1{2,}|_{3,}")  # space, leaders and rules: "....", "____"
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")  # Unicode letters and digits, in any script
+
+
+def readable(text: str) -> bool:
+    """True when at least half of the non-space characters are letters or digits.
+
+    Real text, tables of figures included, is mostly letters and digits; what a font without a
+    Unicode mapping yields is glyph names, U+FFFD, private-use code points or punctuation.
+    Leader dots and fill-in rules ("Name: ________") count for nothing either way.
+    """
+    chars = _NEUTRAL.sub("", _GLYPH_NAMES.sub("", text))
+    if not chars:
+        return False
+    good = sum(1 for c in _LETTER_OR_DIGIT.findall(chars) if not "\ue000" <= c <= "\uf8ff")
+    return good * 2 >= len(chars)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _malformed(exc: BaseException) -> LoaderError:
+    detail = f"{exc.__class__.__name__}: {exc}"[:200]
+    return LoaderError(f"malformed PDF ({detail}): repair it, e.g. `qpdf in.pdf repaired.pdf`, "
+                       "or export it again")
+
+
+def _undecryptable(exc: BaseException) -> LoaderError:
+    detail = f"{exc.__class__.__name__}: {exc}"[:160]
+    return LoaderError(f"encrypted with a method that cannot be decrypted here ({detail}): "
+                       "decrypt it first, e.g. `qpdf --decrypt --password=PASSWORD in.pdf out.pdf`")
+
+
+def _raised_by_decryption(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from pypdf's decryption code (not from a damaged file)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if "_encryption" in name or "_crypt_providers" in name:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _read_pages(path: Path, source: str, password: str | None) -> list[Document]:
     import pypdf
-    from pypdf.errors import FileNotDecryptedError, PdfReadError
 
     try:
         reader = pypdf.PdfReader(str(path), strict=False)
-    except MemoryError:
-        raise
-    except Exception as exc:  # pypdf raises many types on damaged files; all mean "malformed"
-        raise LoaderError(f"malformed PDF ({exc.__class__.__name__}: {exc})"[:300]) from exc
-    try:
         encrypted = reader.is_encrypted
     except MemoryError:
         raise
-    except Exception as exc:
-        raise LoaderError(f"malformed PDF ({exc.__class__.__name__}: {exc})"[:300]) from exc
-    if encrypted:
-        candidates = [p for p in (password, sidecar_password(path), "") if p is not None]
-        opened = False
-        for candidate in candidates:
-            try:
-                if reader.decrypt(candidate):
-                    opened = True
-                    break
-            except (NotImplementedError, FileNotDecryptedError, PdfReadError) as exc:
-                raise LoaderError(f"encrypted with an unsupported method ({exc})"[:300]) from exc
-            except MemoryError:
-                raise
-            except Exception as exc:  # a damaged encryption dictionary
-                raise LoaderError(f"malformed PDF ({exc.__class__.__name__}: {exc})"[:300]) from exc
-        if not opened and len(candidates) > 1:
-            raise LoaderError(
-                "encrypted: the password given does not open it; give the right one with "
-                f"`rag ingest --password FILE=PASSWORD` or in {path.name}.password"
-            )
-        if not opened:
-            raise LoaderError(
-                "encrypted: give the password with `rag ingest --password FILE=PASSWORD` "
-                f"or in a sidecar file {path.name}.password"
-            )
+    except Exception as exc:  # pypdf raises many types on damaged files; all mean "malformed"
+        raise (_undecryptable(exc) if _raised_by_decryption(exc) else _malformed(exc)) from exc
+    opened_with = _decrypt(reader, path, password) if encrypted else None
     try:
-        pages = reader.pages
-        docs = []
-        for number, page in enumerate(pages, start=1):
-            text = page.extract_text() or ""
-            docs.append(Document(text=text, source=source, page=number))
-    except FileNotDecryptedError as exc:
-        raise LoaderError("encrypted: give the password with `rag ingest --password`") from exc
+        # Recovering pages from a damaged tree makes no sense when the damage may be a wrong key.
+        pages, ordered = _pages(reader, recover=not encrypted)
     except MemoryError:
         raise
-    except Exception as exc:  # damaged streams, page-tree loops, missing filters, limits
-        raise LoaderError(f"malformed PDF ({exc.__class__.__name__}: {exc})"[:300]) from exc
-    kept = [d for d in docs if d.text.strip()]
-    if not kept:
-        raise LoaderError("no text layer (scanned?): run OCR on it first, e.g. `ocrmypdf`")
-    return kept
+    except Exception as exc:
+        if opened_with == "":  # the empty password "worked" but nothing decrypts: a variant
+            raise LoaderError(  # pypdf gets wrong (pdf.js issue 19484), or a damaged file
+                "encrypted: it opens with an empty password, but its content does not decrypt "
+                f"here ({exc.__class__.__name__}: {exc}"[:200] + "): decrypt it first, e.g. "
+                "`qpdf --decrypt in.pdf out.pdf`, or print it to a new PDF") from exc
+        raise _malformed(exc) from exc
+    docs: list[Document] = []
+    garbage = 0
+    errors: list[Exception] = []
+    for number, page in enumerate(pages, start=1):
+        try:
+            text = page.extract_text() or ""
+        except MemoryError:
+            raise
+        except Exception as exc:  # a damaged content stream, a missing filter, a limit
+            log.info("%s: page %d: %s: %s", source, number, exc.__class__.__name__, exc)
+            errors.append(exc)
+            continue
+        if not text.strip():
+            continue
+        if not readable(text):
+            garbage += 1
+            continue
+        docs.append(Document(text=text, source=source, page=number if ordered else None))
+    if docs:
+        return docs
+    if garbage:
+        raise LoaderError(_UNREADABLE)
+    if errors:
+        raise _malformed(errors[0]) from errors[0]
+    if not pages:
+        raise LoaderError("empty: the PDF has no pages")
+    raise LoaderError(_NO_TEXT)
+
+
+def _decrypt(reader: Any, path: Path, password: str | None) -> str | None:
+    """Open an encrypted PDF; the password that opened it (``None``: no password was needed)."""
+    candidates = [p for p in (password, sidecar_password(path)) if p is not None]
+    failure: Exception | None = None
+    for candidate in [*candidates, ""]:
+        try:
+            if reader.decrypt(candidate):
+                return candidate
+        except MemoryError:
+            raise
+        except Exception as exc:  # an unsupported method or a damaged encryption dictionary
+            failure = failure or exc
+    if _content_unencrypted(reader):
+        # pypdf refuses every object until a password verifies, although with /Identity crypt
+        # filters nothing but attachments is encrypted; readers (pdf.js, poppler) open these.
+        reader._encryption = None
+        return None
+    if failure is not None:
+        raise _undecryptable(failure) from failure
+    if candidates:
+        raise LoaderError(
+            "encrypted: the password given does not open it; give the right one with "
+            f"`rag ingest --password FILE=PASSWORD` or in {path.name}.password"
+        )
+    raise LoaderError(
+        "encrypted: give the password with `rag ingest --password FILE=PASSWORD` "
+        f"or in a sidecar file {path.name}.password"
+    )
+
+
+def _content_unencrypted(reader: Any) -> bool:
+    """Crypt filters of streams and strings both /Identity (PDF 1.5+, V 4 or 5)."""
+    try:
+        encrypt = reader.trailer["/Encrypt"].get_object()
+        version = int(encrypt.get("/V", 0))
+        stream_filter = str(encrypt.get("/StmF", "/Identity"))
+        string_filter = str(encrypt.get("/StrF", "/Identity"))
+    except Exception:
+        return False
+    return version >= 4 and stream_filter == string_filter == "/Identity"
+
+
+# --- pages, also from a damaged page tree ------------------------------------------------------
+
+
+def _pages(reader: Any, *, recover: bool) -> tuple[list[Any], bool]:
+    """The pages, and whether their order (hence their numbers) is known."""
+    try:
+        return list(reader.pages), True
+    except MemoryError:
+        raise
+    except Exception as exc:
+        if not recover:
+            raise
+        log.info("damaged page tree (%s: %s); recovering pages", exc.__class__.__name__, exc)
+        pages = _walk_page_tree(reader)
+        if pages:
+            return pages, True
+        pages = _scan_for_pages(reader)
+        if pages:
+            return pages, False
+        raise
+
+
+def _page(reader: Any, ref: Any, node: Any, inherit: dict[str, Any]) -> Any:
+    from pypdf import PageObject
+    from pypdf.generic import NameObject
+
+    page = PageObject(reader, ref)
+    page.update(node)
+    for key, value in inherit.items():
+        if key not in page:
+            page[NameObject(key)] = value
+    return page
+
+
+def _walk_page_tree(reader: Any) -> list[Any]:
+    """The page tree in document order, each node visited once (cycles and loops cut)."""
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+
+    try:
+        top = reader.trailer["/Root"].get_object()["/Pages"]
+    except Exception:
+        return []
+    pages: list[Any] = []
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[Any, dict[str, Any]]] = [(top, {})]
+    visited = 0
+    while stack and visited < _MAX_TREE_NODES:
+        node, inherit = stack.pop()
+        visited += 1
+        ref = node if isinstance(node, IndirectObject) else None
+        if ref is not None:
+            if (ref.idnum, ref.generation) in seen:
+                continue
+            seen.add((ref.idnum, ref.generation))
+        try:
+            obj = node.get_object()
+            kids = obj.get("/Kids") if isinstance(obj, DictionaryObject) else None
+            kids = kids.get_object() if kids is not None else None
+        except Exception:
+            continue
+        if not isinstance(obj, DictionaryObject):
+            continue
+        if obj.get("/Type") == "/Page" or kids is None:
+            try:
+                pages.append(_page(reader, ref, obj, inherit))
+            except Exception:
+                continue
+        elif isinstance(kids, ArrayObject):
+            inherit = {**inherit, **{k: obj[k] for k in _INHERITED if k in obj}}
+            stack.extend((kid, inherit) for kid in reversed(kids))
+    return pages
+
+
+def _scan_for_pages(reader: Any) -> list[Any]:
+    """Every object of type /Page, in object-number order: the page tree is unusable."""
+    from pypdf.generic import DictionaryObject, IndirectObject
+
+    ids = {(idnum, gen) for gen, table in reader.xref.items() for idnum in table}
+    ids |= {(idnum, 0) for idnum in getattr(reader, "xref_objStm", {})}
+    pages = []
+    for idnum, gen in sorted(ids):
+        ref = IndirectObject(idnum, gen, reader)
+        try:
+            obj = ref.get_object()
+        except Exception:
+            continue
+        if isinstance(obj, DictionaryObject) and obj.get("/Type") == "/Page":
+            try:
+                pages.append(_page(reader, ref, obj, _inherited(obj)))
+            except Exception:
+                continue
+    return pages
+
+
+def _inherited(node: Any) -> dict[str, Any]:
+    """Attributes a page would inherit through its /Parent chain."""
+    inherit: dict[str, Any] = {}
+    seen: set[int] = set()
+    try:
+        parent = node.get("/Parent")
+        while parent is not None and len(seen) < 1000:
+            obj = parent.get_object()
+            if id(obj) in seen:
+                break
+            seen.add(id(obj))
+            for key in _INHERITED:
+                if key in obj and key not in inherit:
+                    inherit[key] = obj[key]
+            parent = obj.get("/Parent")
+    except Exception:
+        pass
+    return inherit

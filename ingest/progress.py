@@ -9,6 +9,10 @@ from typing import Any
 from ingest.report import Progress
 from rag.errors import RagError
 
+# "ingest  40%|####      | 8/20 files, 96 pages, 410 chunks, 402 embedded | a.pdf [00:31, ETA 00:46]"
+_FORMAT = ("{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} files{postfix} "
+           "[{elapsed}, ETA {remaining}]")
+
 
 class ProgressBar:
     """A tqdm bar over files; pages and chunks in its postfix. ``disable`` for --json/--quiet."""
@@ -24,7 +28,7 @@ class ProgressBar:
             from tqdm import tqdm
 
             self._bar = tqdm(total=p.files_total, unit="file", file=sys.stderr,
-                             dynamic_ncols=True, desc="ingest")
+                             dynamic_ncols=True, desc="ingest", bar_format=_FORMAT)
         bar = self._bar
         if bar.total != p.files_total:
             bar.total = p.files_total

@@ -58,18 +58,7 @@ def load_documents(path: Path, source: str, password: str | None) -> list[Docume
     """Read one file in this process (``LoaderError`` when it cannot be read)."""
     from ingest.loaders import load_file
 
-    if password is not None and path.suffix.lower() == ".pdf":
-        from ingest.pdf import load_pdf
-
-        try:
-            return load_pdf(path, source, password=password)
-        except LoaderError:
-            raise
-        except MemoryError as exc:
-            raise LoaderError("exceeded the memory bound") from exc
-        except Exception as exc:
-            raise LoaderError(f"cannot read ({exc.__class__.__name__}: {exc})"[:300]) from exc
-    return load_file(path, source)
+    return load_file(path, source, password)
 
 
 # --- the worker process ------------------------------------------------------------------------

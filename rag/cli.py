@@ -47,6 +47,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise RagError(f"{folder} is not a folder: give `rag ingest` a directory to index")
     passwords = parse_passwords(args.password or [], args.passwords_file)
+    if args.watch and (args.dry_run or args.verify):
+        raise RagError("--watch keeps the index in sync; run --dry-run or --verify without it")
     lock = nullcontext() if args.dry_run else ingest_lock(app.settings.data_dir,
                                                           str(folder.resolve()))
     try:
@@ -99,6 +101,9 @@ def _watch(app: App, folder: Path, args: argparse.Namespace, passwords: dict[str
     from ingest.watch import watch_folder
 
     def on_sync(report: IngestReport) -> None:
+        if args.json:  # one JSON object per line, one line per sync
+            print(json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
+            return
         for source, reason in report.failed.items():
             print(f"failed: {source}: {reason}", file=sys.stderr)
         stamp = time.strftime("%H:%M:%S")

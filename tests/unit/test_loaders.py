@@ -111,3 +111,91 @@ def test_malformed_pdf_is_a_clear_failure(tmp_path: Path) -> None:
     f.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage")
     with pytest.raises(LoaderError):
         load_file(f, "bad.pdf")
+
+
+# --- issue 3: every bad file gets a clear outcome -----------------------------------------
+
+
+def test_zero_byte_file_is_empty_whatever_its_type(tmp_path: Path) -> None:
+    for name in ("e.pdf", "e.txt", "e.docx"):
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(LoaderError, match="empty"):
+            load_file(tmp_path / name, name)
+
+
+def test_binary_without_nul_bytes_is_not_indexed_as_text(tmp_path: Path) -> None:
+    import random
+
+    f = tmp_path / "noise.md"
+    rng = random.Random(7)
+    f.write_bytes(bytes(rng.choice(range(1, 256)) for _ in range(20000)))
+    with pytest.raises(LoaderError, match="binary content"):
+        load_file(f, "noise.md")
+    prose = tmp_path / "prose.txt"
+    prose.write_bytes("naïve café, “quoted” — déjà vu\tand a form feed\f\n".encode("cp1252") * 50)
+    assert "déjà vu" in load_file(prose, "prose.txt")[0].text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Total revenue $ 52,747 (17,488) 12.5%", True),
+        ("حَبيبي habibi حَبيبي", True),
+        ("第一章 总则 第一条", True),
+        ("/g437/g258", False),  # unmapped Type3 glyphs, as pypdf writes them
+        ('"7+%-', False),  # a TrueType subset without a Unicode map
+        ("\ufffd" * 12, False),
+        ("\ue000\ue001\ue002 a", False),
+        ("   \n ", False),
+    ],
+)
+def test_readable_tells_text_from_garbage(text: str, expected: bool) -> None:
+    from ingest.pdf import readable
+
+    assert readable(text) is expected
+
+
+def _pdf(*objects: bytes, root: int = 1) -> bytes:
+    """A PDF with these objects (numbered from 1) and a correct cross-reference table."""
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, root, xref)
+    return out
+
+
+_PAGE_OBJECTS = (
+    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R >>",
+    b"<< /Length 44 >>\nstream\nBT /F1 12 Tf 20 100 Td (Hello loop) Tj ET\nendstream",
+    b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+)
+
+
+def test_a_page_tree_with_a_cycle_is_read_once_per_page(tmp_path: Path) -> None:
+    # /Kids of the root node lists the node itself; /Resources are inherited from it.
+    f = tmp_path / "loop.pdf"
+    f.write_bytes(_pdf(
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R 2 0 R] /Count 1 /Resources << /Font << /F1 5 0 R >> >> >>",
+        *_PAGE_OBJECTS,
+    ))
+    docs = load_file(f, "loop.pdf")
+    assert [(d.page, d.text.strip()) for d in docs] == [(1, "Hello loop")]
+
+
+def test_pages_are_found_when_the_page_tree_is_lost(tmp_path: Path) -> None:
+    f = tmp_path / "lost.pdf"
+    f.write_bytes(_pdf(
+        b"<< /Type /Catalog /Pages 9 0 R >>",  # no object 9
+        b"<< /Type /Pages /Count 1 /Resources << /Font << /F1 5 0 R >> >> >>",
+        *_PAGE_OBJECTS,
+    ))
+    docs = load_file(f, "lost.pdf")
+    assert [d.text.strip() for d in docs] == ["Hello loop"]
+    assert docs[0].page is None  # the order of pages is unknown: no page number is made up
