@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -144,6 +145,9 @@ class _Worker:
         self.task: LoadTask | None = None
         self.started = 0.0
         self.ready = False
+        # The kernel kills the worker when this *thread* ends (PR_SET_PDEATHSIG), so it is
+        # only reused by the thread that started it (a UI runs each request in a new thread).
+        self.thread = threading.get_ident()
 
     def send(self, task: LoadTask) -> None:
         if not self.ready:  # the clock of a file starts once the interpreter is up
@@ -195,7 +199,14 @@ class LoaderPool:
         self.close()
 
     def _spawn(self) -> _Worker:
-        return self._idle.pop() if self._idle else _Worker(self.memory_mb)
+        """An idle worker this thread started and that still runs, else a new one."""
+        me = threading.get_ident()
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.thread == me and worker.alive():
+                return worker
+            worker.stop()
+        return _Worker(self.memory_mb)
 
     def load(self, tasks: Iterable[LoadTask]) -> Iterator[LoadResult]:
         """Results in completion order; every task gets exactly one result."""

@@ -229,3 +229,22 @@ def test_verify_finds_and_repairs_orphans_and_missing_chunks(make_app, kb_copy: 
     assert report.updated == ["user-guide.md"] and report.indexed == ["rag-overview.md"]
     assert sorted(app.store.ids_for_root(root)) == clean
     assert verify_folder(app.store, app.manifest, kb_copy, repair=True).agrees
+
+
+def test_a_pipeline_used_from_one_thread_after_another_keeps_reading(  # type: ignore[no-untyped-def]
+    make_app, tmp_path: Path
+) -> None:
+    """The UI syncs from a new thread per request; workers of an ended thread are gone."""
+    import threading
+
+    docs = _docs(tmp_path, **{"a.md": "# A\nAardvarks dig burrows at night."})
+    app = make_app()
+    reports = []
+    for name, text in [("b.md", "# B\nBadgers share burrows."), ("c.md", "# C\nCats nap.")]:
+        (docs / name).write_text(text)
+        worker = threading.Thread(target=lambda: reports.append(app.pipeline.sync(docs)))
+        worker.start()
+        worker.join()
+    assert [r.failed for r in reports] == [{}, {}]
+    assert reports[1].indexed == ["c.md"]
+    app.pipeline.close()

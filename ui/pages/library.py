@@ -42,9 +42,8 @@ def sync_folder(app: App, folder: Path) -> str:
         with ingest_lock(app.settings.data_dir, str(folder)):
             report = app.pipeline.sync(folder, progress=progress)
     finally:
-        # The loader processes die with the thread that started them (PR_SET_PDEATHSIG), and
-        # every Streamlit run is a new thread: a pool kept for the next run would hand its
-        # files to dead workers. Stop them; the next sync starts its own.
+        # Every Streamlit run is a new thread, and loader processes are only reused by the
+        # thread that started them: stop them now rather than keep them idle until then.
         app.pipeline.close()
         bar.empty()
     failed = "; ".join(f"{k}: {v}" for k, v in report.failed.items())
