@@ -17,9 +17,8 @@ from rag.factory import build_ollama, choose_llm
 from rag.llm import OllamaLLM
 from rag.prompts import cited_numbers
 from rag.types import Message
-from tests.conftest import make_settings
+from tests.conftest import closed_port, make_settings
 from tests.fake_ollama import FakeOllama
-from tests.integration.test_cli import closed_port
 
 
 @dataclass
