@@ -51,11 +51,12 @@ def build_embedder(settings: Settings) -> Embedder:
 
 
 def build_store(settings: Settings) -> ChromaStore:
-    from rag.store import ChromaStore, make_client
+    from rag.store import ChromaStore, make_client, server_address
 
     if settings.uses_chroma_server:
         client = make_client(host=settings.chroma_host, port=settings.chroma_port)
-        location = f"Chroma server {settings.chroma_host}:{settings.chroma_port}"
+        name, port, tls = server_address(settings.chroma_host, settings.chroma_port)
+        location = f"Chroma server {'https' if tls else 'http'}://{name}:{port}"
     else:
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
         client = make_client(path=str(settings.chroma_dir))
@@ -77,6 +78,7 @@ def retrieval_config(settings: Settings) -> RetrievalConfig:
     return RetrievalConfig(
         mode=settings.retrieval_mode,
         candidates=settings.retrieval_candidates,
+        fusion=settings.fusion,
         rrf_k=settings.rrf_k,
         dense_weight=settings.dense_weight,
         lexical_weight=settings.lexical_weight,

@@ -7,8 +7,11 @@ records the embedder id and dimension; opening it with another model is refused.
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -18,22 +21,48 @@ from rag.types import Chunk, RetrievedChunk
 log = logging.getLogger(__name__)
 
 Where = Mapping[str, Any]
+_CONNECT_TIMEOUT_S = 5.0
+
+
+def server_address(host: str, port: int) -> tuple[str, int, bool]:
+    """(host, port, TLS) of the server; ``host`` may be a bare name or a URL with its own port.
+
+    ``RAG_CHROMA_HOST=http://chroma-box`` (written like ``RAG_OLLAMA_HOST``) must still use
+    ``RAG_CHROMA_PORT``: Chroma's client would drop the port of a URL and dial port 80.
+    """
+    host = host.strip()
+    if "://" not in host:
+        return host, port, False
+    parsed = urlsplit(host)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise StoreError(
+            f"RAG_CHROMA_HOST={host!r} is not a host name or an http(s):// URL: set it to the "
+            "Chroma server's name or address, e.g. chroma-box or http://chroma-box:8000."
+        )
+    return parsed.hostname, parsed.port or port, parsed.scheme == "https"
 
 
 def make_client(*, path: str | None = None, host: str = "", port: int = 8000) -> Any:
-    """A Chroma client with anonymized telemetry off; ``host`` selects the server path."""
+    """A Chroma client with anonymized telemetry off; ``host`` selects the server path.
+
+    Both clients expose the same collection API, so everything after this function is one code
+    path for embedded and server Chroma.
+    """
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     if host:
+        name, port, tls = server_address(host, port)
         try:
-            client = chromadb.HttpClient(host=host, port=port, settings=chroma_settings)
+            # Chroma's HTTP client waits forever on a host that drops packets: probe first.
+            socket.create_connection((name, port), timeout=_CONNECT_TIMEOUT_S).close()
+            client = chromadb.HttpClient(host=name, port=port, ssl=tls, settings=chroma_settings)
             client.heartbeat()
         except Exception as exc:
             raise StoreError(
-                f"cannot reach the Chroma server at {host}:{port} ({exc}). Start it with "
-                f"`chroma run --path DIR --host {host} --port {port}`, or unset RAG_CHROMA_HOST "
+                f"cannot reach the Chroma server at {name}:{port} ({exc}). Start it with "
+                f"`chroma run --path DIR --host {name} --port {port}`, or unset RAG_CHROMA_HOST "
                 "to use the embedded store."
             ) from exc
         return client
@@ -139,11 +168,14 @@ class ChromaStore:
     # --- generation: lets derived indexes (the lexical one) notice any change ---------------
 
     def _bump_generation(self) -> None:
-        """Count a change in the collection's metadata, where embedded and server Chroma keep it.
+        """Record a change in the collection's metadata, where embedded and server Chroma keep it.
 
         ``modify(metadata=...)`` replaces the whole mapping, so the other keys are carried over;
         ``hnsw:*`` keys are left out because Chroma refuses to "change" them (the distance is
-        kept in the collection's configuration, which ``modify`` does not touch).
+        kept in the collection's configuration, which ``modify`` does not touch). The new value
+        is the time in microseconds (at least the old value + 1), not a plain count: two
+        processes writing to one server at once each leave a different value, where both
+        would write the same ``old + 1`` and the second change would go unnoticed.
         """
         collection = self._existing()
         if collection is None:
@@ -151,14 +183,14 @@ class ChromaStore:
         try:
             fresh = self._client.get_collection(self.collection_name)
             meta = {k: v for k, v in (fresh.metadata or {}).items() if not k.startswith("hnsw:")}
-            meta["generation"] = int(meta.get("generation", 0)) + 1
+            meta["generation"] = max(int(meta.get("generation", 0)) + 1, time.time_ns() // 1000)
             fresh.modify(metadata=meta)
             self._collection = fresh
         except Exception as exc:
             log.warning("cannot record the change in collection %r: %s", self.collection_name, exc)
 
     def generation(self) -> int:
-        """How many writes the collection has seen (0: none since generations were counted)."""
+        """A number that grows with every write to the collection (0: none recorded yet)."""
         if self._existing() is None:
             return 0
         try:
@@ -269,16 +301,38 @@ class ChromaStore:
             for cid, vec in zip(got["ids"], got["embeddings"], strict=True)
         }
 
-    def query(self, vector: np.ndarray, k: int, where: Where | None = None) -> list[RetrievedChunk]:
-        """Nearest chunks by cosine similarity, best first."""
+    def nearest(self, vector: np.ndarray, k: int, where: Where | None = None) -> list[tuple[str, float]]:
+        """(id, cosine similarity) of the nearest chunks, best first, without their texts.
+
+        For candidate lists (hybrid fusion): reading texts and metadata of 100 hits costs
+        ten times the search itself at 100k chunks; ``get`` fetches the few that are kept."""
         collection = self._require()
-        n = collection.count()
-        if n == 0:
+        if k <= 0:
             return []
         try:
             got = collection.query(
                 query_embeddings=[np.asarray(vector, dtype=np.float32)],
-                n_results=min(k, n),
+                n_results=k,
+                where=dict(where) if where else None,
+                include=["distances"],
+            )
+        except Exception as exc:
+            raise StoreError(f"Chroma query failed: {exc}") from exc
+        return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0],
+                                                        strict=True)]
+
+    def query(self, vector: np.ndarray, k: int, where: Where | None = None) -> list[RetrievedChunk]:
+        """Nearest chunks by cosine similarity, best first."""
+        collection = self._require()
+        if k <= 0:
+            return []
+        try:
+            # no count() first: Chroma returns fewer than n_results when it has fewer, and a
+            # count scans the collection (about 20 ms at 100k chunks, plus a round trip to a
+            # server)
+            got = collection.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                n_results=k,
                 where=dict(where) if where else None,
                 include=["documents", "metadatas", "distances"],
             )
