@@ -89,13 +89,18 @@ class Settings(BaseSettings):
     retrieval_candidates: int = Field(
         100, ge=1, le=2000, description="Hits taken from each list before hybrid fusion."
     )
+    fusion: Literal["convex", "rrf"] = Field(
+        "convex",
+        description="How hybrid retrieval fuses the two lists. convex: weighted mean of each "
+        "list's scores divided by its best; rrf: weighted reciprocal rank fusion.",
+    )
     rrf_k: float = Field(
         60.0, gt=0, description="Reciprocal rank fusion constant: score = weight / (k + rank)."
     )
-    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense list in fusion.")
-    lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 list in fusion.")
-    bm25_k1: float = Field(1.2, ge=0, description="BM25 term-frequency saturation (k1).")
-    bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation (b).")
+    dense_weight: float = Field(0.65, ge=0, description="Weight of the dense list in fusion.")
+    lexical_weight: float = Field(0.35, ge=0, description="Weight of the BM25 list in fusion.")
+    bm25_k1: float = Field(0.9, ge=0, description="BM25 term-frequency saturation (k1).")
+    bm25_b: float = Field(0.4, ge=0, le=1, description="BM25 length normalisation (b).")
     mmr: bool = Field(
         False, description="Diversify the chunks given to the LLM (maximal marginal relevance)."
     )

@@ -1,4 +1,5 @@
-"""Combining and reshaping ranked lists: reciprocal rank fusion, MMR, neighbour merging."""
+"""Combining and reshaping ranked lists: score fusion, reciprocal rank fusion, MMR, neighbour
+merging."""
 
 from __future__ import annotations
 
@@ -28,6 +29,43 @@ def reciprocal_rank_fusion(
             scores[cid] = scores.get(cid, 0.0) + weight / (k + rank)
     fused = sorted(scores.items(), key=lambda item: -item[1])
     return [(cid, score / best if best > 0 else 0.0) for cid, score in fused]
+
+
+def convex_fusion(
+    lists: Sequence[Sequence[tuple[str, float]]],
+    weights: Sequence[float],
+    floors: Sequence[float | None] | None = None,
+) -> list[tuple[str, float]]:
+    """Weighted mean of scores, each list's divided by its best: ``sum_i w_i * s_i / best_i``
+    over ``sum_i w_i``, best first.
+
+    Dividing by the best puts a cosine and an unbounded BM25 score on one scale (1 for the top
+    of each list), and unlike RRF the margins count: a chunk far ahead in one list stays ahead.
+    An id missing from a list is given that list's floor: by default its lowest score (a list
+    cut at ``n`` hits says the others scored at most that); pass 0 for a list known to hold
+    every chunk that scores. Scores lie in (-inf, 1], 1 for the first of every list. Ties keep
+    the order of first appearance.
+    """
+    if len(lists) != len(weights) or (floors is not None and len(floors) != len(lists)):
+        raise ValueError("one weight (and floor) per list")
+    total = sum(w for w in weights if w > 0)
+    used = []
+    for i, (hits, weight) in enumerate(zip(lists, weights, strict=True)):
+        best = max((s for _, s in hits), default=0.0)
+        if weight <= 0 or best <= 0:
+            continue  # an empty list, or one where nothing scored, says nothing
+        floor = floors[i] if floors is not None else None
+        if floor is None:
+            floor = min(s for _, s in hits)
+        used.append((dict(hits), weight / best, floor))
+    if total <= 0 or not used:
+        return []
+    ids = dict.fromkeys(cid for hits, _, _ in used for cid in hits)
+    scores = {
+        cid: sum(scale * hits.get(cid, floor) for hits, scale, floor in used) / total
+        for cid in ids
+    }
+    return sorted(scores.items(), key=lambda item: -item[1])
 
 
 def maximal_marginal_relevance(
@@ -66,45 +104,42 @@ def maximal_marginal_relevance(
 def _join_overlapping(first: str, second: str, max_overlap: int = 2000) -> str:
     """``first + second`` without the text they share (chunks overlap by a few tokens)."""
     limit = min(len(first), len(second), max_overlap)
-    for size in range(limit, 0, -1):
-        if first.endswith(second[:size]):
-            return first + second[size:]
+    # the longest overlap starts at the earliest position p where first[p:] begins second
+    p = first.find(second[0], len(first) - limit) if limit else -1
+    while p != -1:
+        if second.startswith(first[p:]):
+            return first + second[len(first) - p:]
+        p = first.find(second[0], p + 1)
     return f"{first}\n{second}"
 
 
 def merge_neighbours(hits: Sequence[RetrievedChunk]) -> list[RetrievedChunk]:
     """Hits that are consecutive chunks of one source (and page) become one context block.
 
-    The merged block takes the place of its best-ranked part and that part's score; its text
-    runs in document order, with the overlap between chunks removed.
+    A block is every hit joined to another through a run of consecutive chunk indexes (3 and
+    5 join once 4 is among the hits too). It takes the place of its best-ranked part, and the
+    best score of its parts; its text runs in document order, with the overlap between chunks
+    removed. Linear in the number of hits.
     """
-    groups: list[list[RetrievedChunk]] = []
-    for hit in hits:
-        for group in groups:
-            same_place = all(g.source == hit.source and g.page == hit.page for g in group)
-            indexes = {g.chunk_index for g in group}
-            if same_place and (hit.chunk_index - 1 in indexes or hit.chunk_index + 1 in indexes):
-                group.append(hit)
-                break
-        else:
-            groups.append([hit])
-    # a later hit may bridge two earlier groups (3 and 5, then 4): join them too
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                a, b = groups[i], groups[j]
-                if a[0].source != b[0].source or a[0].page != b[0].page:
-                    continue
-                ia, ib = {g.chunk_index for g in a}, {g.chunk_index for g in b}
-                if any(x - 1 in ib or x + 1 in ib for x in ia):
-                    a.extend(b)
-                    del groups[j]
-                    merged = True
-                    break
-            if merged:
-                break
+    parent = list(range(len(hits)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    at: dict[tuple[str, int | None, int], list[int]] = {}  # (source, page, index) -> positions
+    for pos, hit in enumerate(hits):
+        for step in (-1, 1):
+            for other in at.get((hit.source, hit.page, hit.chunk_index + step), []):
+                a, b = root(pos), root(other)
+                parent[max(a, b)] = min(a, b)  # the root is the best-ranked member
+        at.setdefault((hit.source, hit.page, hit.chunk_index), []).append(pos)
+    members: dict[int, list[RetrievedChunk]] = {}
+    for pos, hit in enumerate(hits):
+        members.setdefault(root(pos), []).append(hit)
+    groups = [members[r] for r in sorted(members)]
     out: list[RetrievedChunk] = []
     for group in groups:
         if len(group) == 1:

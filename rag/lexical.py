@@ -60,8 +60,8 @@ class LexicalHit:
 
 @dataclass(frozen=True)
 class BM25Params:
-    k1: float = 1.2
-    b: float = 0.75
+    k1: float = 0.9
+    b: float = 0.4
     method: str = "lucene"
 
     def key(self) -> dict[str, Any]:
@@ -85,20 +85,27 @@ class LexicalIndex:
 
     # --- keeping in step ---------------------------------------------------------------------
 
-    def _wanted_state(self) -> dict[str, Any]:
+    def _quick_state(self) -> dict[str, Any]:
+        """What every search compares: the collection's id and generation (one metadata read)."""
         return {
             "collection": self.store.collection_id(),
             "generation": self.store.generation(),
-            "count": self.store.count(),
             "params": self.params.key(),
         }
+
+    def _wanted_state(self) -> dict[str, Any]:
+        # count() scans the collection (tens of ms at 100k chunks), so it is compared only when
+        # the index is opened or the generation moved, not on every search
+        return {**self._quick_state(), "count": self.store.count()}
 
     def ensure_current(self) -> None:
         """Load the persisted index, or rebuild it when the collection changed since."""
         with self._lock:
-            wanted = self._wanted_state()
-            if self._bm25 is not None and self._state == wanted:
+            if self._state and self._quick_state() == {
+                k: v for k, v in self._state.items() if k != "count"
+            }:
                 return
+            wanted = self._wanted_state()
             if self._load() and self._state == wanted:
                 return
             self._build(wanted)
@@ -178,12 +185,12 @@ class LexicalIndex:
             mask = np.fromiter((source_filter(s) for s in self._sources), dtype=bool,
                                count=len(self._sources))
             scores = np.where(mask, scores, 0.0)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
+        # only chunks holding a query term score above zero: rank those, not the whole corpus
+        hits = np.flatnonzero(scores > 0)
+        if hits.size == 0:
+            return []
+        k = min(k, hits.size)
+        top = hits[np.argpartition(-scores[hits], k - 1)[:k]]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [
-            LexicalHit(self._ids[i], self._sources[i], float(scores[i]))
-            for i in top
-            if scores[i] > 0
-        ]
+        return [LexicalHit(self._ids[i], self._sources[i], float(scores[i])) for i in top]
 

@@ -3,8 +3,9 @@
 Modes:
 - ``dense``: cosine similarity of the query vector in Chroma; ``score`` is the cosine.
 - ``lexical``: BM25 over the chunk texts; ``score`` is the BM25 score.
-- ``hybrid``: both lists (``candidates`` each) fused by weighted reciprocal rank fusion;
-  ``score`` is the fused score scaled to 0..1 (1: first in both lists).
+- ``hybrid``: both lists (``candidates`` each) fused, by default by score (``convex``: the
+  weighted mean of each list's scores divided by its best), or by weighted reciprocal rank
+  fusion (``rrf``); ``score`` is the fused score, at most 1 (1: first in both lists).
 
 Whatever the mode, ``Retrieval.best_cosine`` is the cosine similarity of the best dense hit:
 the relevance threshold (refusal) is kept on that one scale.
@@ -20,8 +21,13 @@ from typing import Any, Literal
 
 from rag.embeddings import Embedder
 from rag.errors import ConfigError
-from rag.fusion import maximal_marginal_relevance, merge_neighbours, reciprocal_rank_fusion
-from rag.lexical import LexicalIndex
+from rag.fusion import (
+    convex_fusion,
+    maximal_marginal_relevance,
+    merge_neighbours,
+    reciprocal_rank_fusion,
+)
+from rag.lexical import LexicalHit, LexicalIndex
 from rag.store import ChromaStore, Where
 from rag.types import RetrievedChunk
 
@@ -29,6 +35,7 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "lexical", "hybrid")
+Fusion = Literal["convex", "rrf"]
 
 
 @dataclass(frozen=True)
@@ -37,9 +44,10 @@ class RetrievalConfig:
 
     mode: Mode = "hybrid"
     candidates: int = 100
+    fusion: Fusion = "convex"
     rrf_k: float = 60.0
-    dense_weight: float = 1.0
-    lexical_weight: float = 1.0
+    dense_weight: float = 0.65
+    lexical_weight: float = 0.35
     mmr: bool = False
     mmr_lambda: float = 0.7
     merge_neighbours: bool = False
@@ -70,6 +78,24 @@ def _sources_in_where(where: Where | None) -> list[str] | None:
     if isinstance(value, Mapping) and set(value) == {"$in"}:
         return [str(v) for v in value["$in"]]
     return None
+
+
+def fuse(
+    dense: Sequence[tuple[str, float]],
+    lexical: Sequence[LexicalHit],
+    cut: int,
+    cfg: RetrievalConfig,
+) -> list[tuple[str, float]]:
+    """The two candidate lists (each cut at ``cut`` hits) as one ranking, best first."""
+    weights = [cfg.dense_weight, cfg.lexical_weight]
+    if cfg.fusion == "rrf":
+        return reciprocal_rank_fusion([[cid for cid, _ in dense], [h.id for h in lexical]],
+                                      weights, k=cfg.rrf_k)
+    # a chunk outside the lexical list scored at most its last hit when the list was cut at
+    # ``cut``, and 0 when it was shorter (only chunks sharing a term with the query score)
+    lexical_floor = lexical[-1].score if len(lexical) >= cut else 0.0
+    return convex_fusion([list(dense), [(h.id, h.score) for h in lexical]], weights,
+                         floors=[None, lexical_floor])
 
 
 class Retriever:
@@ -163,12 +189,15 @@ class Retriever:
         if cfg.mmr:
             pool = max(pool, 4 * k)
         vector = self.embedder.embed_query(query)
-        dense = self.store.query(vector, pool if cfg.mode != "lexical" else 1, dense_where)
-        result.best_cosine = dense[0].score if dense else None
         if cfg.mode == "dense":
+            dense = self.store.query(vector, pool, dense_where)
+            result.best_cosine = dense[0].score if dense else None
             ranked = dense
         else:
             assert self.lexical is not None
+            # ids and cosines only: the texts of the few hits kept after fusion are fetched
+            nearest = self.store.nearest(vector, pool if cfg.mode == "hybrid" else 1, dense_where)
+            result.best_cosine = nearest[0][1] if nearest else None
             lexical = self.lexical.search(
                 query, pool, source_filter=None if allowed is None else allowed.__contains__
             )
@@ -177,27 +206,18 @@ class Retriever:
                 ranked = [replace(c, score=scores[c.id])
                           for c in self.store.get([h.id for h in lexical])]
             else:
-                fused = reciprocal_rank_fusion(
-                    [[h.id for h in dense], [h.id for h in lexical]],
-                    [cfg.dense_weight, cfg.lexical_weight],
-                    k=cfg.rrf_k,
-                )
+                fused = fuse(nearest, lexical, pool, cfg)
                 # more than k: MMR reorders a pool, and merged neighbours leave room for more
-                ranked = self._chunks(fused[: 4 * k if cfg.mmr or cfg.merge_neighbours else k],
-                                      dense)
+                ranked = self._chunks(fused[: 4 * k if cfg.mmr or cfg.merge_neighbours else k])
 
         if cfg.mmr and len(ranked) > 1:
             ranked = self._mmr(ranked, cfg.mmr_lambda)
         result.hits = self._take(ranked, k, cfg.merge_neighbours)
         return result
 
-    def _chunks(
-        self, fused: list[tuple[str, float]], dense: list[RetrievedChunk]
-    ) -> list[RetrievedChunk]:
-        """Fused ids as chunks; dense hits carry their text, lexical-only ones are fetched."""
-        known = {h.id: h for h in dense}
-        missing = [cid for cid, _ in fused if cid not in known]
-        known.update({c.id: c for c in self.store.get(missing)})
+    def _chunks(self, fused: list[tuple[str, float]]) -> list[RetrievedChunk]:
+        """Fused ids as chunks, fetched in one read, with their fused scores."""
+        known = {c.id: c for c in self.store.get([cid for cid, _ in fused])}
         return [replace(known[cid], score=score) for cid, score in fused if cid in known]
 
     def _mmr(self, ranked: list[RetrievedChunk], lambda_: float) -> list[RetrievedChunk]:

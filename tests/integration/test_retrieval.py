@@ -11,9 +11,11 @@ from rag.prompts import REFUSAL
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
-def test_every_mode_finds_the_file_that_answers(make_app, kb_data_dir, mode: str) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(kb_data_dir)
+@pytest.mark.parametrize(("mode", "fusion"), [("dense", "convex"), ("lexical", "convex"),
+                                             ("hybrid", "convex"), ("hybrid", "rrf")])
+def test_every_mode_finds_the_file_that_answers(make_app, kb_data_dir, mode: str,  # type: ignore[no-untyped-def]
+                                                fusion: str) -> None:
+    app = make_app(kb_data_dir, fusion=fusion)
     hits = app.retriever.search("What is UMAP used for?", 3, mode=mode)
     assert hits and hits[0].source == "embeddings-guide.md"
     assert "UMAP" in hits[0].text

@@ -1,11 +1,16 @@
-"""Reciprocal rank fusion, MMR and neighbour merging."""
+"""Score fusion, reciprocal rank fusion, MMR and neighbour merging."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rag.fusion import maximal_marginal_relevance, merge_neighbours, reciprocal_rank_fusion
+from rag.fusion import (
+    convex_fusion,
+    maximal_marginal_relevance,
+    merge_neighbours,
+    reciprocal_rank_fusion,
+)
 from rag.types import RetrievedChunk
 
 
@@ -25,6 +30,34 @@ def test_rrf_weights_decide_between_the_lists() -> None:
     assert reciprocal_rank_fusion(lists, [1.0, 3.0], k=1)[0][0] == "lexical_top"
     only_dense = reciprocal_rank_fusion(lists, [1.0, 0.0])
     assert [cid for cid, _ in only_dense] == ["dense_top", "shared"]
+
+
+def test_score_fusion_counts_margins_that_rank_fusion_cannot_see() -> None:
+    # x is far ahead in the dense list and a close second in BM25; y the reverse, narrowly
+    dense = [("x", 0.90), ("y", 0.30)]
+    lexical = [("y", 10.0), ("x", 9.5)]
+    ranks = reciprocal_rank_fusion([["x", "y"], ["y", "x"]], [1.0, 1.0])
+    assert ranks[0][1] == pytest.approx(ranks[1][1])  # ranks alone: a tie
+    fused = convex_fusion([dense, lexical], [1.0, 1.0])
+    assert [cid for cid, _ in fused] == ["x", "y"]
+    assert fused[0][1] == pytest.approx((1.0 + 0.95) / 2)
+    assert convex_fusion([[("a", 0.7)], [("a", 3.0)]], [1.0, 0.5])[0][1] == pytest.approx(1.0)
+
+
+def test_score_fusion_weights_and_floors_of_missing_hits() -> None:
+    dense = [("d", 0.8), ("both", 0.6), ("last", 0.4)]
+    lexical = [("l", 12.0), ("both", 6.0)]
+    assert convex_fusion([dense, lexical], [3.0, 1.0])[0][0] == "d"
+    assert convex_fusion([dense, lexical], [1.0, 3.0])[0][0] == "l"
+    # missing from a list: that list's lowest score, unless a floor says what it is
+    scores = dict(convex_fusion([dense, lexical], [1.0, 1.0]))
+    assert scores["d"] == pytest.approx((1.0 + 6.0 / 12.0) / 2)
+    assert scores["l"] == pytest.approx((0.4 / 0.8 + 1.0) / 2)
+    floored = dict(convex_fusion([dense, lexical], [1.0, 1.0], floors=[None, 0.0]))
+    assert floored["d"] == pytest.approx(0.5)
+    # a list where nothing matched (no query term in any chunk) leaves the other's order
+    assert [c for c, _ in convex_fusion([dense, []], [1.0, 1.0])] == ["d", "both", "last"]
+    assert convex_fusion([[], []], [1.0, 1.0]) == []
 
 
 def test_mmr_skips_a_near_duplicate_of_what_it_already_picked() -> None:
