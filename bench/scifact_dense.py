@@ -6,7 +6,8 @@
 Embeds the 5,183 abstracts (title + " " + text, as BEIR does) and the 300 test queries with
 the project's embedder (``rag.factory.build_embedder``: torch fp32 or ONNX int8), ranks by
 cosine similarity (exact, numpy) and scores against ``qrels/test.tsv``. Corpus vectors are
-cached in ``--cache`` (default /tmp/rag-bench) per backend, so a second run only embeds queries.
+cached in ``--cache`` (default /tmp/rag-bench) per embedder identity (model, backend and, for
+ONNX, the export), so a second run only embeds queries and the backends never share vectors.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -63,14 +65,17 @@ def ndcg_at(ranked: list[str], rel: dict[str, int], k: int = 10) -> float:
 
 def evaluate(backend: str, data: Path, cache: Path) -> dict[str, object]:
     from rag.config import Settings
+    from rag.evaluation.embedding_cache import embedder_identity
     from rag.factory import build_embedder
 
     doc_ids, texts, queries, qrels = load_scifact(data)
-    settings = Settings(data_dir=cache, embedding_backend=backend, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=cache, embedding_backend=backend, _env_file=None)  # type: ignore[call-arg, arg-type]
     t = time.perf_counter()
     embedder = build_embedder(settings)
     load_s = time.perf_counter() - t
-    vec_path = cache / f"scifact-{backend}-{len(texts)}.npy"
+    identity = embedder_identity(embedder)
+    key = hashlib.sha256(f"{identity}|{len(texts)}".encode()).hexdigest()[:12]
+    vec_path = cache / f"scifact-{backend}-{key}.npy"
     embed_s = None
     if vec_path.is_file():
         docs = np.load(vec_path)
@@ -94,6 +99,7 @@ def evaluate(backend: str, data: Path, cache: Path) -> dict[str, object]:
     return {
         "backend": backend,
         "model": embedder.model_id,
+        "embedder": identity,
         "documents": len(texts),
         "queries": len(qids),
         "ndcg@10": round(float(np.mean(ndcg)), 4),

@@ -1,7 +1,10 @@
 """`rag eval beir`: index a BEIR corpus the way ingest would, run its queries, score the ranking.
 
-Each corpus document (title and text) is one document; long ones are chunked with the app's
-chunker and settings, and a document ranks where its best chunk ranks. The index is kept under
+Each corpus document is one document, its text the title line and the abstract and its
+heading the title, as ingest reads a Markdown file that starts with ``# title``: every chunk
+carries the title as its heading, which the lexical index reads with the chunk. Long documents
+are chunked with the app's chunker and settings, and a document ranks where its best chunk
+ranks. The index is kept under
 the cache folder, keyed by the corpus bytes, the embedder and the chunking settings, so a second
 run (another mode, other fusion weights) reuses it; passage vectors are cached by text as well.
 """
@@ -21,7 +24,7 @@ from typing import Any
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.evaluation.beir_data import BeirDataset
-from rag.evaluation.embedding_cache import CachedEmbedder
+from rag.evaluation.embedding_cache import CachedEmbedder, embedder_identity
 from rag.evaluation.metrics import percentiles_ms, ranking_metrics
 from rag.lexical import BM25Params, LexicalIndex
 from rag.retriever import RetrievalConfig, Retriever
@@ -31,7 +34,7 @@ from rag.types import Document
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-_CHUNKER_VERSION = 1  # bump when ingest's chunking changes what it produces
+_CHUNKER_VERSION = 2  # bump when the chunks (texts, metadata) built for a corpus change
 _UPSERT_BATCH = 2000
 
 
@@ -59,9 +62,11 @@ class BeirReport:
         }
 
 
-def index_key(dataset: BeirDataset, embedder: Embedder, settings: Settings) -> str:
-    spec = [dataset.fingerprint, embedder.model_id, settings.chunk_size,
-            settings.chunk_overlap, _CHUNKER_VERSION]
+def index_key(
+    dataset: BeirDataset, embedder: Embedder, settings: Settings, title_heading: bool = True
+) -> str:
+    spec = [dataset.fingerprint, embedder_identity(embedder), settings.chunk_size,
+            settings.chunk_overlap, _CHUNKER_VERSION, title_heading]
     return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
 
 
@@ -71,9 +76,15 @@ def open_index(
     settings: Settings,
     cache_dir: Path,
     progress: Progress | None = None,
+    *,
+    title_heading: bool = True,
 ) -> tuple[ChromaStore, Path]:
-    """The corpus in a Chroma collection under ``cache_dir``: reused when complete, else built."""
-    folder = cache_dir / f"beir-{index_key(dataset, embedder, settings)}"
+    """The corpus in a Chroma collection under ``cache_dir``: reused when complete, else built.
+
+    ``title_heading``: each document's title is also its heading (see the module docstring);
+    off, the title is only the first line of the text (for comparison).
+    """
+    folder = cache_dir / f"beir-{index_key(dataset, embedder, settings, title_heading)}"
     done_marker = folder / "complete"
     if not done_marker.exists():
         shutil.rmtree(folder, ignore_errors=True)
@@ -82,13 +93,15 @@ def open_index(
     if done_marker.exists():
         store.check_embedder(embedder.model_id, embedder.dimension)
         return store, folder
-    _build_index(dataset, embedder, settings, store, cache_dir, progress)
+    titles = dataset.titles if title_heading else {}
+    _build_index(dataset, titles, embedder, settings, store, cache_dir, progress)
     done_marker.write_text(json.dumps({"documents": len(dataset.corpus)}), encoding="utf-8")
     return store, folder
 
 
 def _build_index(
     dataset: BeirDataset,
+    titles: dict[str, str],
     embedder: Embedder,
     settings: Settings,
     store: ChromaStore,
@@ -108,7 +121,7 @@ def _build_index(
     total = len(dataset.corpus)
     pending = []
     for n, (doc_id, text) in enumerate(dataset.corpus.items(), start=1):
-        doc = Document(text=text, source=doc_id)
+        doc = Document(text=text, source=doc_id, heading=titles.get(doc_id, ""))
         pending.extend(chunker.chunk_documents([doc], root="beir", content_hash=text_hash(text)))
         if len(pending) >= _UPSERT_BATCH or n == total:
             vectors = cached.embed_documents([c.text for c in pending])
@@ -130,9 +143,11 @@ def run_beir(
     config: RetrievalConfig,
     chunks_per_query: int = 300,
     progress: Progress | None = None,
+    title_heading: bool = True,
 ) -> BeirReport:
     """Index (or reuse), run every judged query, and score the document rankings."""
-    store, folder = open_index(dataset, embedder, settings, cache_dir, progress)
+    store, folder = open_index(dataset, embedder, settings, cache_dir, progress,
+                               title_heading=title_heading)
     params = BM25Params(k1=settings.bm25_k1, b=settings.bm25_b)
     lexical = LexicalIndex(folder / f"lexical-{params.k1}-{params.b}", store, params)
     retriever = Retriever(store, embedder, lexical, config)
@@ -161,6 +176,8 @@ def run_beir(
             "embedding_model": embedder.model_id,
             "chunk_size": settings.chunk_size,
             "chunk_overlap": settings.chunk_overlap,
+            "title_heading": title_heading,
+            "fusion": config.fusion,
             "rrf_k": config.rrf_k,
             "dense_weight": config.dense_weight,
             "lexical_weight": config.lexical_weight,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import RagError
@@ -17,6 +17,7 @@ class BeirDataset:
     queries: dict[str, str]  # query id -> text, only those with judgements in the split
     qrels: dict[str, dict[str, int]]  # query id -> {doc id: relevance}
     fingerprint: str  # of corpus.jsonl's bytes: the cache key of its index
+    titles: dict[str, str] = field(default_factory=dict)  # doc id -> title, when it has one
 
 
 def _require(path: Path) -> Path:
@@ -34,6 +35,7 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
     qrels_path = _require(folder / "qrels" / f"{split}.tsv")
     digest = hashlib.sha256()
     corpus: dict[str, str] = {}
+    titles: dict[str, str] = {}
     with corpus_path.open("rb") as fh:
         for raw in fh:
             digest.update(raw)
@@ -42,6 +44,8 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
             row = json.loads(raw)
             title, text = str(row.get("title") or "").strip(), str(row.get("text") or "").strip()
             corpus[str(row["_id"])] = f"{title}\n{text}" if title else text
+            if title:
+                titles[str(row["_id"])] = title
     qrels: dict[str, dict[str, int]] = {}
     with qrels_path.open(encoding="utf-8") as fh:
         reader = csv.reader(fh, delimiter="\t")
@@ -58,4 +62,4 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
                     queries[str(row["_id"])] = str(row["text"])
     if not queries:
         raise RagError(f"no query of {qrels_path} is in {folder / 'queries.jsonl'}")
-    return BeirDataset(corpus, queries, qrels, digest.hexdigest()[:16])
+    return BeirDataset(corpus, queries, qrels, digest.hexdigest()[:16], titles)

@@ -69,6 +69,7 @@ def cmd_eval_beir(args: argparse.Namespace) -> int:
         config=config,
         chunks_per_query=args.chunks,
         progress=_progress(args.json or args.quiet),
+        title_heading=args.title_heading,
     )
     if args.json:
         _print_json(report.to_dict())
@@ -161,6 +162,9 @@ def add_eval_parser(sub: Any) -> None:
     b.add_argument("--mmr", type=_flag, default=None, metavar="on|off", help="override RAG_MMR")
     b.add_argument("--merge-neighbours", type=_flag, default=None, metavar="on|off",
                    help="override RAG_MERGE_NEIGHBOURS")
+    b.add_argument("--title-heading", type=_flag, default=True, metavar="on|off",
+                   help="give each document's title as its heading, as ingest does for a "
+                   "Markdown title (default on; off: the title is only the first line)")
     b.add_argument("--chunks", type=int, default=300,
                    help="chunks retrieved per query (documents are ranked by their best chunk)")
     b.add_argument("--cache-dir", default=str(DEFAULT_CACHE),

@@ -1,7 +1,10 @@
-"""An on-disk cache of passage vectors, keyed by model and text hash.
+"""An on-disk cache of passage vectors, keyed by the embedder's identity and text hash.
 
 Evaluation indexes the same corpus many times (one per setting compared); the vectors of a
-chunk text never change for a given model, so they are computed once and kept in SQLite.
+chunk text never change for a given embedder, so they are computed once and kept in SQLite.
+The identity is more than the model id: the ONNX int8 export and the torch model report the
+same ``model_id`` (a collection built with one is searched with the other) but their vectors
+differ slightly, and comparing the two backends must not mix them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,17 @@ import numpy as np
 from rag.embeddings import Embedder
 
 
+def embedder_identity(embedder: Embedder) -> str:
+    """Model id, implementation and (ONNX) export key: what decides the vectors exactly."""
+    from rag.onnx_embedder import OnnxEmbedder
+
+    inner = embedder.inner if isinstance(embedder, CachedEmbedder) else embedder
+    kind = f"{type(inner).__module__}.{type(inner).__qualname__}"
+    if isinstance(inner, OnnxEmbedder):
+        kind += f":{inner.cache_dir.name}"  # the export key: model files and export format
+    return f"{inner.model_id}|{kind}"
+
+
 class CachedEmbedder:
     """An ``Embedder`` that looks passage vectors up in a SQLite file before computing them."""
 
@@ -24,6 +38,7 @@ class CachedEmbedder:
         self.model_id = inner.model_id
         self.dimension = inner.dimension
         self.max_tokens = inner.max_tokens
+        self.identity = embedder_identity(inner)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path)
         self._db.execute(
@@ -47,7 +62,7 @@ class CachedEmbedder:
             marks = ",".join("?" * len(part))
             rows = self._db.execute(
                 f"SELECT hash, vector FROM vectors WHERE model = ? AND hash IN ({marks})",
-                [self.model_id, *part],
+                [self.identity, *part],
             )
             for digest, blob in rows:
                 found[digest] = np.frombuffer(blob, dtype=np.float32)
@@ -61,7 +76,7 @@ class CachedEmbedder:
                 vectors = self.inner.embed_documents([first[h] for h in part])
                 self._db.executemany(
                     "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
-                    [(self.model_id, h, v.astype(np.float32).tobytes())
+                    [(self.identity, h, v.astype(np.float32).tobytes())
                      for h, v in zip(part, vectors, strict=True)],
                 )
                 self._db.commit()

@@ -4,7 +4,8 @@ A question file is JSON Lines (or one JSON list); each item::
 
     {"question": "...", "source": "guide.pdf", "page": 3, "answer": "ef_search"}
 
-``page`` and ``answer`` are optional. An item with ``"source": null`` (or ``"answerable":
+``page`` and ``answer`` are optional; ``source`` may be a glob (``"*2023 Q3 NVDA*"``), matched
+against the relative path and the file name. An item with ``"source": null`` (or ``"answerable":
 false``) is unanswerable from the documents: the app should refuse it.
 
 Retrieval is scored by hit@k (the gold source, and source and page, among the first k hits).
@@ -16,6 +17,7 @@ a citation pointing at the gold source, refusal of unanswerable questions.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -85,6 +87,17 @@ def _rate(flags: Sequence[bool]) -> float | None:
     return float(np.mean(flags)) if flags else None
 
 
+def source_matches(source: str, gold: str) -> bool:
+    """A hit's source is the gold one: the same relative path, or, when the gold source is a
+    glob (``*2023 Q3 NVDA*``, as docugami's question set writes them), the path or its file
+    name matches it."""
+    if source == gold:
+        return True
+    if not any(c in gold for c in "*?["):
+        return False
+    return fnmatch.fnmatchcase(source, gold) or fnmatch.fnmatchcase(source.rsplit("/", 1)[-1], gold)
+
+
 def evaluate_retrieval(
     items: Sequence[QAItem],
     retrieve: Callable[[str], tuple[list[Any], float | None]],
@@ -104,11 +117,10 @@ def evaluate_retrieval(
         if item.source is not None:
             for k in ks:
                 top = hits[:k]
-                source_hits[k].append(any(h.source == item.source for h in top))
+                source_hits[k].append(any(source_matches(h.source, item.source) for h in top))
                 if item.page is not None:
-                    page_hits[k].append(
-                        any(h.source == item.source and h.page == item.page for h in top)
-                    )
+                    page_hits[k].append(any(source_matches(h.source, item.source)
+                                            and h.page == item.page for h in top))
         if progress and (n % 25 == 0 or n == len(items)):
             progress("retrieving", n, len(items))
     report: dict[str, Any] = {
@@ -154,7 +166,8 @@ def evaluate_answers(
             refused_unanswerable.append(bool(got.refused))
         else:
             refused_answerable.append(bool(got.refused))
-            cited_gold.append(any(s.chunk.source == item.source for s in got.cited_sources()))
+            cited_gold.append(any(source_matches(s.chunk.source, item.source)
+                                  for s in got.cited_sources()))
             if item.answers:
                 contained.append(not got.refused and contains_answer(got.text, item.answers))
         if progress:

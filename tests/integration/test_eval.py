@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.evaluation.qa import evaluate_answers, evaluate_retrieval, load_questions
@@ -69,6 +70,36 @@ def test_beir_eval_scores_hybrid_and_reuses_its_index(mini_beir: Path, embedder,
     # with a few dozen abstracts the relevant one is nearly always first
     assert hybrid["ndcg@10"] > 0.7 and hybrid["recall@100"] == 1.0
     assert hybrid["ndcg@10"] >= min(reports[m].metrics["ndcg@10"] for m in ("dense", "lexical"))
+
+
+def test_eval_keeps_onnx_and_torch_vectors_apart(mini_beir: Path, embedder, torch_embedder,  # type: ignore[no-untyped-def]
+                                                 tmp_path: Path) -> None:
+    """Both backends report one model id; comparing them must not score one with the other's
+    cached vectors."""
+    from rag.evaluation.beir import index_key
+    from rag.evaluation.beir_data import load_beir
+    from rag.evaluation.embedding_cache import CachedEmbedder
+    from tests.conftest import make_settings
+
+    assert embedder.model_id == torch_embedder.model_id
+    texts = ["Vitamin D deficiency is common in the elderly.", "Aspirin thins the blood."]
+    db = tmp_path / "embeddings.sqlite3"
+    onnx_cached = CachedEmbedder(embedder, db)
+    onnx_vectors = onnx_cached.embed_documents(texts)
+    onnx_cached.close()
+    torch_cached = CachedEmbedder(torch_embedder, db)
+    torch_vectors = torch_cached.embed_documents(texts)
+    assert torch_cached.computed == 2  # not served the ONNX vectors from the shared cache
+    assert np.allclose(torch_vectors, torch_embedder.embed_documents(texts), atol=1e-5)
+    assert not np.array_equal(torch_vectors, onnx_vectors)
+    torch_cached.close()
+    again = CachedEmbedder(embedder, db)
+    assert np.array_equal(again.embed_documents(texts), onnx_vectors) and again.computed == 0
+    again.close()
+
+    dataset = load_beir(mini_beir, "test")
+    settings = make_settings(tmp_path / "unused")
+    assert index_key(dataset, embedder, settings) != index_key(dataset, torch_embedder, settings)
 
 
 def test_eval_beir_command_prints_json(mini_beir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
