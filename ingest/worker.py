@@ -147,7 +147,8 @@ class _Worker:
         self.ready = False
         # The kernel kills the worker when this *thread* ends (PR_SET_PDEATHSIG), so it is
         # only reused by the thread that started it (a UI runs each request in a new thread).
-        self.thread = threading.get_ident()
+        # The Thread object, not its ident: a new thread often gets the ended one's ident.
+        self.thread = threading.current_thread()
 
     def send(self, task: LoadTask) -> None:
         if not self.ready:  # the clock of a file starts once the interpreter is up
@@ -200,10 +201,10 @@ class LoaderPool:
 
     def _spawn(self) -> _Worker:
         """An idle worker this thread started and that still runs, else a new one."""
-        me = threading.get_ident()
+        me = threading.current_thread()
         while self._idle:
             worker = self._idle.pop()
-            if worker.thread == me and worker.alive():
+            if worker.thread is me and worker.alive():
                 return worker
             worker.stop()
         return _Worker(self.memory_mb)
