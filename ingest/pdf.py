@@ -1,4 +1,10 @@
-"""PDF pages with pypdf: one ``Document`` per page with its 1-based number.
+"""PDF pages: one ``Document`` per page with its 1-based number.
+
+Text comes from PDFium (``pypdfium2``, the engine of Chrome's viewer) when it reads every page
+of the file cleanly: it is about ten times faster than pypdf here (8 s against about 115 s of
+CPU for docugami's 2,985 pages) and keeps words together where pypdf splits them at font
+changes ("AnnuAl PerFo rmAn ce"). Anything else (PDFium cannot open the file, a page fails or
+yields unreadable text, no page has text) goes through pypdf, which decides the outcome.
 
 Every PDF gets a clear outcome: its pages, or a ``LoaderError`` whose reason starts with what
 it is (``encrypted``, ``no text layer (scanned?)``, ``no readable text``, ``malformed PDF``)
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +66,69 @@ def sidecar_password(path: Path) -> str | None:
 
 
 def load_pdf(path: Path, source: str, password: str | None = None) -> list[Document]:
+    fast = _pdfium_pages(path, source, password)
+    if fast is not None:
+        return fast
     import pypdf
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     with pypdf.apply_configuration(_raised_limits()):
         return _read_pages(path, source, password)
+
+
+# --- the fast path: PDFium -------------------------------------------------------------------
+
+_PDFIUM_LOCK = threading.Lock()  # PDFium is not thread-safe; a loader may run in a thread
+_LINE_BREAKS = re.compile(r"\r\n?")
+
+
+def _pdfium_text(raw: str) -> str:
+    # PDFium writes U+FFFE where it joined a word hyphenated across a line break.
+    return _LINE_BREAKS.sub("\n", raw).replace("\ufffe", "-")
+
+
+def _pdfium_pages(path: Path, source: str, password: str | None) -> list[Document] | None:
+    """Every page's text through PDFium, or ``None`` when pypdf must decide (see the top)."""
+    try:
+        import pypdfium2 as pdfium
+    except ImportError:  # pragma: no cover - declared dependency; pypdf alone still works
+        return None
+    candidates: list[str | None] = [p for p in (password, sidecar_password(path)) if p]
+    with _PDFIUM_LOCK:
+        for candidate in [*candidates, None]:
+            try:
+                pdf = pdfium.PdfDocument(str(path), password=candidate)
+            except Exception:  # a password needed, a damaged file: tried again with pypdf
+                continue
+            try:
+                return _pdfium_read(pdf, source)
+            except Exception as exc:  # pragma: no cover - PDFium errors on a damaged page
+                log.info("%s: PDFium: %s: %s; reading with pypdf", source,
+                         exc.__class__.__name__, exc)
+                return None
+            finally:
+                pdf.close()
+    return None
+
+
+def _pdfium_read(pdf: Any, source: str) -> list[Document] | None:
+    docs: list[Document] = []
+    for index in range(len(pdf)):
+        page = pdf[index]
+        try:
+            textpage = page.get_textpage()
+            try:
+                text = _pdfium_text(textpage.get_text_range())
+            finally:
+                textpage.close()
+        finally:
+            page.close()
+        if not text.strip():
+            continue
+        if not readable(text):
+            return None  # pypdf decides what an unreadable page means
+        docs.append(Document(text=text, source=source, page=index + 1))
+    return docs or None
 
 
 # --- what the text is worth ------------------------------------------------------------------

@@ -186,11 +186,14 @@ def test_a_failed_file_is_not_reparsed_until_a_password_is_given(make_app, tmp_p
 
 
 def test_a_file_over_the_time_bound_fails_and_the_run_goes_on(make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import shutil
+    import pypdfium2 as pdfium
 
-    slow = SHARED_DATA / "docugami" / "sec-10-q" / "data" / "v1" / "docs" / "2022 Q3 MSFT.pdf"
+    filing = SHARED_DATA / "docugami" / "sec-10-q" / "data" / "v1" / "docs" / "2022 Q3 MSFT.pdf"
     docs = _docs(tmp_path, **{"note.md": "# Note\nThe quick brown fox."})
-    shutil.copy(slow, docs / "slow.pdf")  # pypdf needs ~30 s for its 80 pages
+    slow, source = pdfium.PdfDocument.new(), pdfium.PdfDocument(filing)
+    for _ in range(12):  # 960 pages of a 10-Q: about 7 s of reading here
+        slow.import_pages(source)
+    slow.save(docs / "slow.pdf")
     app = make_app(ingest_file_timeout=2.0)
     report = app.pipeline.sync(docs)
     assert report.failed == {"slow.pdf": "timed out after 2 s (RAG_INGEST_FILE_TIMEOUT)"}

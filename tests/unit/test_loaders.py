@@ -81,6 +81,15 @@ def test_pdf_pages_are_numbered_from_one() -> None:
     docs = load_file(pdf, pdf.name)
     assert [d.page for d in docs] == list(range(1, len(docs) + 1))
     assert len(docs) >= 2 and all(d.text.strip() for d in docs)
+    assert not any("\r" in d.text or "\ufffe" in d.text for d in docs)
+
+
+def test_pdfium_line_breaks_and_joined_hyphenation_read_as_plain_text() -> None:
+    from ingest.pdf import _pdfium_text
+
+    # PDFium ends lines with CR LF and marks a word it joined across a line break with U+FFFE.
+    assert _pdfium_text("a system\ufffe" "recorded value\r\nnext line\rlast") == (
+        "a system-recorded value\nnext line\nlast")
 
 
 def _encrypted_copy(tmp_path: Path, password: str) -> Path:
