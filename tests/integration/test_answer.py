@@ -23,7 +23,9 @@ def test_embedded_llm_answers_with_a_source_from_the_right_file(  # type: ignore
     assert answer is not None and answer.text.strip()
     assert answer.sources[0].chunk.source == "vector-search-handbook.pdf"
     assert answer.sources[0].chunk.page is not None
-    assert answer.backend.startswith("llamacpp:")
+    # the bundled Q4_1 file, re-encoded once for this CPU (prompts read about twice as fast)
+    assert answer.backend in ("llamacpp:SmolLM2-135M-Instruct.BF16.gguf",
+                              "llamacpp:SmolLM2-135M-Instruct.Q8_0.gguf")
 
 
 def test_unrelated_question_is_refused_without_calling_the_llm(  # type: ignore[no-untyped-def]
