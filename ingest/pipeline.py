@@ -99,8 +99,13 @@ class IngestPipeline:
         file_timeout: float = 120.0,
         file_memory_mb: int = 2048,
         batch_size: int | None = None,
+        after_change: Callable[[], None] | None = None,
     ) -> None:
+        """``after_change`` runs when a sync or a delete changed the collection (the factory
+        passes the lexical index's rebuild, so the first question after an ingest does not pay
+        for it)."""
         self.store = store
+        self.after_change = after_change
         self.embedder = embedder
         self.chunker = chunker
         self.manifest = manifest
@@ -172,9 +177,21 @@ class IngestPipeline:
                       report.repointed):
             items.sort()
         report.failed = dict(sorted(report.failed.items()))
+        if not dry_run and (report.indexed or report.updated or report.removed
+                            or report.repointed):
+            self._changed()
         run.announce("")
         report.seconds = time.perf_counter() - start
         return report
+
+    def _changed(self) -> None:
+        if self.after_change is None:
+            return
+        try:
+            self.after_change()
+        except Exception as exc:  # the index is current in Chroma; a search rebuilds the rest
+            log.warning("after the ingest: %s: %s (the next search retries)",
+                        exc.__class__.__name__, exc)
 
     def recover(self, root: str) -> int:
         """Delete chunks a killed run wrote without committing them (see the module docstring)."""
@@ -218,6 +235,7 @@ class IngestPipeline:
         if rec is None:
             return False
         self._delete_file(rec)
+        self._changed()
         return True
 
     def vectors_for(self, chunks: list[Chunk]) -> tuple[np.ndarray, list[int]]:

@@ -66,7 +66,9 @@ def test_lexical_index_follows_adds_updates_and_deletes(make_app, tmp_path: Path
     data_dir = tmp_path / "data"
     app = make_app(data_dir)
     app.pipeline.sync(docs)
+    assert app.lexical.rebuilds == 1  # built by the ingest: the first question does not wait
     assert [h.source for h in app.retriever.search("quetzal", 5, mode="lexical")] == ["birds.txt"]
+    assert app.lexical.rebuilds == 1
 
     (docs / "birds.txt").write_text("The hoatzin smells of manure and eats leaves.")
     (docs / "fish.txt").unlink()
