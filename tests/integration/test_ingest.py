@@ -189,6 +189,8 @@ def test_a_file_over_the_time_bound_fails_and_the_run_goes_on(make_app, tmp_path
     import pypdfium2 as pdfium
 
     filing = SHARED_DATA / "docugami" / "sec-10-q" / "data" / "v1" / "docs" / "2022 Q3 MSFT.pdf"
+    if not filing.is_file():
+        pytest.skip(f"{filing} is missing: the shared Docugami data set is not on this machine")
     docs = _docs(tmp_path, **{"note.md": "# Note\nThe quick brown fox."})
     slow, source = pdfium.PdfDocument.new(), pdfium.PdfDocument(filing)
     for _ in range(12):  # 960 pages of a 10-Q: about 7 s of reading here
