@@ -216,17 +216,22 @@ class LoaderPool:
             return
         todo = iter(tasks)
         busy: list[_Worker] = []
-        exhausted = False
+
+        def fill() -> bool:
+            """Give idle capacity its next files; False once there are none left."""
+            while len(busy) < self.workers:
+                task = next(todo, None)
+                if task is None:
+                    return False
+                worker = self._spawn()
+                worker.send(task)
+                busy.append(worker)
+            return True
+
+        more = True
         try:
             while True:
-                while not exhausted and len(busy) < self.workers:
-                    task = next(todo, None)
-                    if task is None:
-                        exhausted = True
-                        break
-                    worker = self._spawn()
-                    worker.send(task)
-                    busy.append(worker)
+                more = more and fill()
                 if not busy:
                     return
                 now = time.monotonic()
@@ -248,14 +253,7 @@ class LoaderPool:
                     else:
                         worker.stop()
                 # Hand the freed workers their next files before the caller embeds.
-                while not exhausted and len(busy) < self.workers:
-                    task = next(todo, None)
-                    if task is None:
-                        exhausted = True
-                        break
-                    worker = self._spawn()
-                    worker.send(task)
-                    busy.append(worker)
+                more = more and fill()
                 for _, result, _ in finished:
                     yield result
         finally:
