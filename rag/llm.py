@@ -230,6 +230,9 @@ class LlamaCppLLM:
                     stream=True,
                     temperature=temperature,
                     max_tokens=max_tokens,
+                    # small models loop ("hacker-hacker-hacker..." to the token limit) without
+                    # it; 1.1 is llama.cpp's own command-line default
+                    repeat_penalty=1.1,
                 )
                 for piece in pieces:
                     text = piece["choices"][0].get("delta", {}).get("content")
