@@ -228,6 +228,10 @@ def _load_pdf(path: Path, source: str) -> list[Document]:
     return load_pdf(path, source)
 
 
+# Bump when a loader starts reading files it failed on before (2: PDF text through PDFium):
+# each folder's failed files are then read again once, at its next sync.
+LOADERS_VERSION = "2"
+
 LOADERS: dict[str, Loader] = {
     ".pdf": _load_pdf,
     ".md": load_markdown,

@@ -162,6 +162,13 @@ class Manifest:
             "DELETE FROM files WHERE root=? AND source=?", [(root, s) for s in sources]
         )
 
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?,?)", (key, value))
+
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall()
         return {str(status): int(n) for status, n in rows}

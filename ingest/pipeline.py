@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.chunking import Chunker, chunk_id
-from ingest.loaders import LOADERS
+from ingest.loaders import LOADERS, LOADERS_VERSION
 from ingest.manifest import FileRecord, Manifest
 from ingest.report import IngestReport, Progress
 from ingest.worker import LoaderPool, LoadResult, LoadTask
@@ -138,6 +138,8 @@ class IngestPipeline:
             self.store.open_for_writing(self.embedder.model_id, self.embedder.dimension)
             self.recover(root)
         run = _Run(self, root, report, dry_run, progress, on_progress)
+        # Files that failed under older loaders get one more read (see LOADERS_VERSION).
+        run.retry_failed = self.manifest.meta(f"loaders:{root}") != LOADERS_VERSION
         known = {rec.source: rec for rec in self.manifest.records(root)}
         paths = list(walk(folder))
         run.total = len(paths)
@@ -177,6 +179,8 @@ class IngestPipeline:
                       report.repointed):
             items.sort()
         report.failed = dict(sorted(report.failed.items()))
+        if not dry_run:
+            self.manifest.set_meta(f"loaders:{root}", LOADERS_VERSION)
         if not dry_run and (report.indexed or report.updated or report.removed
                             or report.repointed):
             self._changed()
@@ -265,6 +269,7 @@ class _Run:
         self.total = 0
         self.files_done = 0
         self.pending: list[_Loaded] = []
+        self.retry_failed = False
 
     # --- progress --------------------------------------------------------------------------
 
@@ -305,7 +310,8 @@ class _Run:
             return None
         usable = (old is not None and old.embedder == p.embedder.model_id
                   and old.status != "skipped" and not force)
-        retry = password is not None or path.with_name(path.name + ".password").is_file()
+        retry = (self.retry_failed or password is not None
+                 or path.with_name(path.name + ".password").is_file())
         same_stat = old is not None and (old.size, old.mtime_ns) == (stat.st_size,
                                                                      stat.st_mtime_ns)
         if usable and old is not None and same_stat and self._settled(old, source, retry):

@@ -253,3 +253,34 @@ def test_a_pipeline_used_from_one_thread_after_another_keeps_reading(  # type: i
     assert [r.failed for r in reports] == [{}, {}]
     assert reports[1].indexed == ["c.md"]
     app.pipeline.close()
+
+
+def test_files_an_older_loader_failed_on_are_read_again_once(make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """After an upgrade whose loaders read more (LOADERS_VERSION), earlier failures get a read."""
+    from ingest.manifest import FileRecord
+    from ingest.pipeline import file_hash
+
+    docs = _docs(tmp_path, **{"a.md": "# A\nAardvarks dig burrows at night."})
+    bad = docs / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> garbage")
+    app = make_app()
+    first = app.pipeline.sync(docs)
+    assert list(first.failed) == ["broken.pdf"]
+    again = app.pipeline.sync(docs)  # same loaders: the failure stands, the file is not re-read
+    assert list(again.failed) == ["broken.pdf"] and again.updated == []
+
+    # A manifest written by an older version: b.md failed there, and no loader version is set.
+    good = docs / "b.md"
+    good.write_text("# B\nBadgers share burrows.")
+    stat, root = good.stat(), str(docs.resolve())
+    app.manifest.put(FileRecord(root=root, source="b.md", size=stat.st_size,
+                                mtime_ns=stat.st_mtime_ns, content_hash=file_hash(good),
+                                status="failed", reason="an older loader's failure",
+                                embedder=app.embedder.model_id))
+    app.manifest.set_meta(f"loaders:{root}", "1")
+    upgraded = app.pipeline.sync(docs)
+    assert upgraded.updated == ["b.md"]  # read again, now indexed
+    assert list(upgraded.failed) == ["broken.pdf"]  # read again too: still broken
+    assert [h.source for h in app.retriever.search("badgers", 3, mode="lexical")] == ["b.md"]
+    settled = app.pipeline.sync(docs)
+    assert settled.updated == [] and sorted(settled.unchanged) == ["a.md", "b.md"]
