@@ -30,13 +30,6 @@ The breakdown times the calls inside one retrieval: ``embed`` (``embed_query``),
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 import argparse
 import csv
 import hashlib
