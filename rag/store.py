@@ -306,38 +306,17 @@ class ChromaStore:
 
         For candidate lists (hybrid fusion): reading texts and metadata of 100 hits costs
         ten times the search itself at 100k chunks; ``get`` fetches the few that are kept."""
-        collection = self._require()
-        if k <= 0:
+        got = self._search(vector, k, where, ["distances"])
+        if got is None:
             return []
-        try:
-            got = collection.query(
-                query_embeddings=[np.asarray(vector, dtype=np.float32)],
-                n_results=k,
-                where=dict(where) if where else None,
-                include=["distances"],
-            )
-        except Exception as exc:
-            raise StoreError(f"Chroma query failed: {exc}") from exc
         return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0],
                                                         strict=True)]
 
     def query(self, vector: np.ndarray, k: int, where: Where | None = None) -> list[RetrievedChunk]:
         """Nearest chunks by cosine similarity, best first."""
-        collection = self._require()
-        if k <= 0:
+        got = self._search(vector, k, where, ["documents", "metadatas", "distances"])
+        if got is None:
             return []
-        try:
-            # no count() first: Chroma returns fewer than n_results when it has fewer, and a
-            # count scans the collection (about 20 ms at 100k chunks, plus a round trip to a
-            # server)
-            got = collection.query(
-                query_embeddings=[np.asarray(vector, dtype=np.float32)],
-                n_results=k,
-                where=dict(where) if where else None,
-                include=["documents", "metadatas", "distances"],
-            )
-        except Exception as exc:
-            raise StoreError(f"Chroma query failed: {exc}") from exc
         return [
             _to_retrieved(cid, doc, meta, 1.0 - float(dist))
             for cid, doc, meta, dist in zip(
@@ -348,6 +327,25 @@ class ChromaStore:
                 strict=True,
             )
         ]
+
+    def _search(self, vector: np.ndarray, k: int, where: Where | None,
+                include: list[str]) -> Any:
+        """Chroma's answer for the ``k`` nearest chunks, or ``None`` when ``k`` asks for none."""
+        collection = self._require()
+        if k <= 0:
+            return None
+        try:
+            # no count() first: Chroma returns fewer than n_results when it has fewer, and a
+            # count scans the collection (about 20 ms at 100k chunks, plus a round trip to a
+            # server)
+            return collection.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                n_results=k,
+                where=dict(where) if where else None,
+                include=include,
+            )
+        except Exception as exc:
+            raise StoreError(f"Chroma query failed: {exc}") from exc
 
 
 def _to_retrieved(cid: str, doc: str | None, meta: Mapping[str, Any] | None, score: float) -> RetrievedChunk:
