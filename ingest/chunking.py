@@ -41,6 +41,8 @@ class Chunker:
         # The budget leaves room for the special tokens ([CLS], [SEP]) the model adds.
         self.budget = max(8, min(chunk_size, max_tokens - special_tokens))
         self._count = count_tokens
+        # piece -> tokens, for the text being split (threads may share it: a count is a count)
+        self._counted: dict[str, int] = {}
         self._special = special_tokens
         self._splitter = RecursiveCharacterTextSplitter(
             separators=SEPARATORS,
@@ -52,11 +54,19 @@ class Chunker:
         )
 
     def _length(self, text: str) -> int:
-        return max(0, self._count(text) - self._special)
+        # The splitter measures each piece up to three times (to sort it, to merge it, to drop
+        # it from the overlap): counting each once makes chunking about 3x faster.
+        tokens = self._counted.get(text)
+        if tokens is None:
+            tokens = self._counted[text] = max(0, self._count(text) - self._special)
+        return tokens
 
     def split_text(self, text: str) -> list[str]:
-        pieces = [p for p in self._splitter.split_text(text) if p.strip()]
-        return [q for p in pieces for q in self._enforce_budget(p)]
+        try:
+            pieces = [p for p in self._splitter.split_text(text) if p.strip()]
+            return [q for p in pieces for q in self._enforce_budget(p)]
+        finally:
+            self._counted.clear()
 
     def _enforce_budget(self, piece: str) -> list[str]:
         """A last guard: halve any piece the splitter could not bring under the budget."""

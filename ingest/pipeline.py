@@ -98,10 +98,15 @@ class IngestPipeline:
         workers: int = 2,
         file_timeout: float = 120.0,
         file_memory_mb: int = 2048,
-        batch_size: int | None = None,
+        embed_pool: int | None = None,
         after_change: Callable[[], None] | None = None,
     ) -> None:
-        """``after_change`` runs when a sync or a delete changed the collection (the factory
+        """``embed_pool``: new chunk texts collected across files before one embedding call
+        (default 16 embedder batches; the app passes ``RAG_INGEST_EMBED_POOL``). The embedder sorts a call's texts by length, so the
+        larger the pool, the less of each batch is padding: on docugami, whose pages end in short
+        chunks, 14-18% of the tokens embedded are padding at one batch (32 texts), 3% at 16.
+
+        ``after_change`` runs when a sync or a delete changed the collection (the factory
         passes the lexical index's rebuild, so the first question after an ingest does not pay
         for it)."""
         self.store = store
@@ -109,7 +114,7 @@ class IngestPipeline:
         self.embedder = embedder
         self.chunker = chunker
         self.manifest = manifest
-        self.batch_size = batch_size or int(getattr(embedder, "batch_size", 32))
+        self.embed_pool = embed_pool or 16 * int(getattr(embedder, "batch_size", 32))
         self._pool = LoaderPool(workers, timeout=file_timeout, memory_mb=file_memory_mb)
 
     def close(self) -> None:
@@ -423,7 +428,7 @@ class _Run:
         vectors, todo = self.p.vectors_for(chunks)
         pages = len({d.page for d in result.docs if d.page is not None}) or 1
         self.pending.append(_Loaded(f, chunks, pages, vectors, todo))
-        if sum(len(item.todo) for item in self.pending) >= self.p.batch_size:
+        if sum(len(item.todo) for item in self.pending) >= self.p.embed_pool:
             self.flush()
 
     def flush(self) -> None:

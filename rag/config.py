@@ -81,10 +81,15 @@ class Settings(BaseSettings):
     ingest_file_memory_mb: int = Field(
         2048, ge=0, description="Memory (address space, MB) one file's parser may use; 0: none."
     )
+    ingest_embed_pool: int = Field(
+        512, ge=1, le=100_000,
+        description="New chunks collected across files for one embedding call. The call sorts "
+        "them by length, so a larger pool pads less; a smaller one commits files sooner.",
+    )
     retrieval_mode: Literal["dense", "lexical", "hybrid"] = Field(
         "hybrid",
-        description="dense: embeddings only; lexical: BM25 only; hybrid: both, fused by "
-        "reciprocal rank fusion.",
+        description="dense: embeddings only; lexical: BM25 only; hybrid: both, fused as "
+        "RAG_FUSION says.",
     )
     retrieval_candidates: int = Field(
         100, ge=1, le=2000, description="Hits taken from each list before hybrid fusion."

@@ -4,7 +4,7 @@ so models that want instruction prefixes (e5, bge, nomic) get them."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -59,6 +59,20 @@ def prefixes_for(name: str) -> tuple[str, str]:
     return ("", "")
 
 
+def token_counter(tokenizer: Any) -> Callable[[str], int]:
+    """``text -> tokens`` with the special tokens, as ``len(tokenizer(text)["input_ids"])``.
+
+    A fast (Rust) tokenizer is asked directly, without the Python wrapper around it: the same
+    count, about 1.5x faster on the short pieces chunking measures. The wrapper is kept when
+    the Rust tokenizer is set to truncate or pad, as its counts would then differ.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and backend.truncation is None and backend.padding is None:
+        encode = backend.encode
+        return lambda text: len(encode(text, add_special_tokens=True).ids)
+    return lambda text: len(tokenizer(text, add_special_tokens=True)["input_ids"])
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model; vectors are L2-normalised (cosine = dot product)."""
 
@@ -82,6 +96,7 @@ class SentenceTransformerEmbedder:
         self.max_tokens = int(self._model.max_seq_length or 512)
         self.batch_size = batch_size
         self._query_prefix, self._passage_prefix = prefixes_for(model_name)
+        self._count = token_counter(self._model.tokenizer)
         self.documents_embedded = 0  # counts texts embedded, for benchmarks and tests
 
     @property
@@ -90,7 +105,7 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Tokens including the special tokens the model adds."""
-        return len(self._model.tokenizer(text, add_special_tokens=True)["input_ids"])
+        return int(self._count(text))
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

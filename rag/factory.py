@@ -175,7 +175,7 @@ class App:
         return IngestPipeline(
             self.store, self.embedder, self.chunker, self.manifest,
             workers=s.ingest_workers, file_timeout=s.ingest_file_timeout,
-            file_memory_mb=s.ingest_file_memory_mb, batch_size=s.embedding_batch_size,
+            file_memory_mb=s.ingest_file_memory_mb, embed_pool=s.ingest_embed_pool,
             after_change=lambda: self.lexical.ensure_current(),
         )
 

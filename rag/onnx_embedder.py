@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.embeddings import _canonical_id, prefixes_for, resolve_model_path
+from rag.embeddings import _canonical_id, prefixes_for, resolve_model_path, token_counter
 from rag.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ class OnnxEmbedder:
         self._query_prefix, self._passage_prefix = prefixes_for(model_name)
         self._tokenizer = _load_tokenizer(self.cache_dir)
         self._pad_id = int(self._tokenizer.pad_token_id or 0)
+        self._count = token_counter(self._tokenizer)
         self._session = _open_session(self.cache_dir / INT8_FILE, self.threads)
         self.documents_embedded = 0  # counts texts embedded, for benchmarks and tests
 
@@ -109,7 +110,7 @@ class OnnxEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Tokens including the special tokens the model adds (same tokenizer as torch)."""
-        return len(self._tokenizer(text, add_special_tokens=True)["input_ids"])
+        return int(self._count(text))
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

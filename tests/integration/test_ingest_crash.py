@@ -34,8 +34,11 @@ def _make_folder(folder: Path, files: int = 48) -> None:
 
 
 def _start(folder: Path, data_dir: Path, *args: str) -> subprocess.Popen[str]:
+    # Small embedding calls, so files are committed one after another and the kills land
+    # between commits (at the default pool of 512 chunks this folder is one call).
     return subprocess.Popen([RAG, "ingest", str(folder), "--quiet", *args], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=rag_env(data_dir))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=rag_env(data_dir, RAG_INGEST_EMBED_POOL="32"))
 
 
 def _rows(data_dir: Path) -> int:
