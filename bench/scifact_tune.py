@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
                         default=[0.5, 0.55, 0.6, 0.65, 0.7, 0.75])
     parser.add_argument("--rrf-k", type=float, nargs="+", default=[60.0])
     parser.add_argument("--title-heading", type=_flag, default=True, metavar="on|off")
+    parser.add_argument("--norm", choices=["max", "minmax"], nargs="+", default=["max"],
+                        help="convex fusion's scaling of each list: max (divide by the best, "
+                        "what the app does) or minmax (best 1, last of the list 0); minmax is "
+                        "an experiment, not in the app")
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -102,7 +106,16 @@ def main(argv: list[str] | None = None) -> int:
             score("lexical", params, {
                 qid: list(dict.fromkeys(h.source for h in lx))
                 for (qid, _), lx in zip(queries, lexical_lists, strict=True)})
+            minmax = ([_minmax_dense(d) for d in dense_lists],
+                      [_minmax_lexical(lx) for lx in lexical_lists])
             for w in args.dense_weight:
+                for norm in args.norm:
+                    if norm == "minmax":
+                        cfg = replace(base, mode="hybrid", fusion="convex", dense_weight=w,
+                                      lexical_weight=round(1 - w, 4))
+                        ranked = {qid: docs(fuse(d, lx, CHUNKS, cfg)) for (qid, _), d, lx in
+                                  zip(queries, *minmax, strict=True)}
+                        score(f"convex minmax w={w:g}", params, ranked)
                 for fusion in ("convex", "rrf"):
                     for rrf_k in (args.rrf_k if fusion == "rrf" else [base.rrf_k]):
                         cfg = replace(base, mode="hybrid", fusion=fusion, rrf_k=rrf_k,
@@ -116,6 +129,26 @@ def main(argv: list[str] | None = None) -> int:
                                      "title_heading": args.title_heading, "rows": rows},
                                     indent=1) + "\n")
     return 0
+
+
+def _minmax_dense(hits: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Cosines rescaled so the best is 1 and the last candidate 0 (a floor just above 0)."""
+    if not hits:
+        return hits
+    top, low = hits[0][1], hits[-1][1]
+    span = max(top - low, 1e-9)
+    return [(cid, max((s - low) / span, 1e-6)) for cid, s in hits]
+
+
+def _minmax_lexical(hits: list[Any]) -> list[Any]:
+    """BM25 scores rescaled the same way; a list shorter than the cut keeps 0 as its floor."""
+    from rag.lexical import LexicalHit
+
+    if len(hits) < CHUNKS or not hits:
+        return hits
+    top, low = hits[0].score, hits[-1].score
+    span = max(top - low, 1e-9)
+    return [LexicalHit(h.id, h.source, max((h.score - low) / span, 1e-6)) for h in hits]
 
 
 if __name__ == "__main__":

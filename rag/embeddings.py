@@ -62,15 +62,31 @@ def prefixes_for(name: str) -> tuple[str, str]:
 def token_counter(tokenizer: Any) -> Callable[[str], int]:
     """``text -> tokens`` with the special tokens, as ``len(tokenizer(text)["input_ids"])``.
 
-    A fast (Rust) tokenizer is asked directly, without the Python wrapper around it: the same
-    count, about 1.5x faster on the short pieces chunking measures. The wrapper is kept when
-    the Rust tokenizer is set to truncate or pad, as its counts would then differ.
+    A fast (Rust) tokenizer is asked directly, without the Python wrapper around it, through a
+    copy that neither truncates nor pads (a saved tokenizer.json often sets both; the wrapper
+    turns them off per call): the same count, about 1.5x faster on the short pieces chunking
+    measures. Any other tokenizer, or one whose copy counts differently, keeps the wrapper.
     """
+    def wrapped(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=True)["input_ids"])
+
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None and backend.truncation is None and backend.padding is None:
-        encode = backend.encode
-        return lambda text: len(encode(text, add_special_tokens=True).ids)
-    return lambda text: len(tokenizer(text, add_special_tokens=True)["input_ids"])
+    if backend is None:
+        return wrapped
+    try:
+        from tokenizers import Tokenizer
+
+        plain = Tokenizer.from_str(backend.to_str())
+        plain.no_truncation()
+        plain.no_padding()
+    except Exception:  # an unusual backend: the wrapper is correct, only slower
+        return wrapped
+
+    def direct(text: str) -> int:
+        return len(plain.encode(text, add_special_tokens=True).ids)
+
+    probe = ["hello", "Tokens, counted twice: once per call. " * 80]
+    return direct if all(direct(t) == wrapped(t) for t in probe) else wrapped
 
 
 class SentenceTransformerEmbedder:

@@ -54,3 +54,13 @@ def test_real_tokenizer_chunks_fit_the_model(embedder) -> None:  # type: ignore[
     pieces = chunker.split_text(text)
     assert len(pieces) > 1
     assert max(embedder.count_tokens(p) for p in pieces) <= embedder.max_tokens
+
+
+@pytest.mark.slow
+def test_token_counts_are_the_tokenizers_own_past_the_models_length(embedder) -> None:  # type: ignore[no-untyped-def]
+    # the saved tokenizer truncates at 256 and pads; counting must do neither
+    text = "Chunking counts tokens with the embedder's tokenizer, naïvely or not. " * 60
+    expected = len(embedder.tokenizer(text, add_special_tokens=True)["input_ids"])
+    assert expected > 2 * embedder.max_tokens
+    assert embedder.count_tokens(text) == expected
+    assert embedder.count_tokens("hi") == len(embedder.tokenizer("hi")["input_ids"]) == 3
