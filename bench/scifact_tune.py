@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     first = True
     for k1 in args.k1:
         for b in args.b:
-            params = BM25Params(k1=k1, b=b)
-            lexical = LexicalIndex(folder / f"lexical-{k1}-{b}", store, params)
+            params = BM25Params(k1=k1, b=b, window=settings.bm25_window)
+            lexical = LexicalIndex(folder / f"lexical-{k1}-{b}-w{params.window}", store, params)
             lexical.ensure_current()
             if not source_of:
                 source_of = dict(zip(lexical._ids, lexical._sources, strict=True))

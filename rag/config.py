@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(0.35, ge=0, description="Weight of the BM25 list in fusion.")
     bm25_k1: float = Field(0.9, ge=0, description="BM25 term-frequency saturation (k1).")
     bm25_b: float = Field(0.4, ge=0, le=1, description="BM25 length normalisation (b).")
+    bm25_window: int = Field(
+        1, ge=0, le=5,
+        description="BM25 scores a chunk with the text of this many neighbouring chunks of its "
+        "file on either side (0: the chunk alone).",
+    )
     mmr: bool = Field(
         False, description="Diversify the chunks given to the LLM (maximal marginal relevance)."
     )

@@ -68,7 +68,7 @@ def build_lexical(settings: Settings, store: ChromaStore) -> LexicalIndex:
     """The BM25 index of ``store``, persisted in the data dir (one folder per collection)."""
     from rag.lexical import BM25Params, LexicalIndex
 
-    params = BM25Params(k1=settings.bm25_k1, b=settings.bm25_b)
+    params = BM25Params(k1=settings.bm25_k1, b=settings.bm25_b, window=settings.bm25_window)
     return LexicalIndex(settings.data_dir / "lexical" / settings.collection, store, params)
 
 

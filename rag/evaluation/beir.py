@@ -148,8 +148,8 @@ def run_beir(
     """Index (or reuse), run every judged query, and score the document rankings."""
     store, folder = open_index(dataset, embedder, settings, cache_dir, progress,
                                title_heading=title_heading)
-    params = BM25Params(k1=settings.bm25_k1, b=settings.bm25_b)
-    lexical = LexicalIndex(folder / f"lexical-{params.k1}-{params.b}", store, params)
+    params = BM25Params(k1=settings.bm25_k1, b=settings.bm25_b, window=settings.bm25_window)
+    lexical = LexicalIndex(folder / f"lexical-{params.k1}-{params.b}-w{params.window}", store, params)
     retriever = Retriever(store, embedder, lexical, config)
     if config.mode != "dense":
         lexical.ensure_current()  # built once, outside the timed queries
@@ -184,6 +184,7 @@ def run_beir(
             "candidates": max(config.candidates, chunks_per_query),
             "bm25_k1": params.k1,
             "bm25_b": params.b,
+            "bm25_window": params.window,
             "mmr": config.mmr,
             "mmr_lambda": config.mmr_lambda,
             "merge_neighbours": config.merge_neighbours,

@@ -105,3 +105,32 @@ def test_langchain_retriever_serves_a_chain(make_app, kb_data_dir) -> None:  # t
     pdf_only = app.retriever.as_langchain_retriever(k=5, source_glob="*.pdf")
     assert {d.metadata["source"] for d in pdf_only.invoke("UMAP")} <= {
         "vector-search-handbook.pdf"}
+
+
+def test_bm25_reads_a_chunk_with_its_neighbours(make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A chunk that gives a company's figure without naming the company is found by a question
+    that names it, because the chunk before it does (RAG_BM25_WINDOW=1, the default)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "contoso.txt").write_text(
+        "Contoso Limited, annual report. Contoso builds bicycles in Oslo.\n\n"
+        "Quarterly revenue grew twelve percent, driven by electric models.\n\n"
+        "The board meets twice a year in the harbour office by the fjord.\n")
+    (docs / "fabrikam.txt").write_text(
+        "Fabrikam Incorporated, annual report. Fabrikam makes kettles.\n\n"
+        "Quarterly revenue fell three percent after the product recall.\n\n"
+        "The board meets every month in a rented hall near the station.\n")
+    question = "Contoso quarterly revenue"
+    found = {}
+    for window in (0, 1):
+        app = make_app(tmp_path / f"data-{window}", chunk_size=16, chunk_overlap=0,
+                       bm25_window=window, merge_neighbours=False)
+        report = app.pipeline.sync(docs)
+        assert report.chunks == 6  # one chunk per paragraph
+        found[window] = app.retriever.search(question, 3, mode="lexical")
+    top2 = {w: [(h.source, h.text) for h in hits[:2]] for w, hits in found.items()}
+    # with its neighbour read, the figure's chunk is Contoso's: Contoso's two chunks lead
+    assert {source for source, _ in top2[1]} == {"contoso.txt"}
+    assert any("twelve percent" in text for _, text in top2[1])
+    # read alone, it is just "quarterly revenue", and Fabrikam's figure scores as high
+    assert any(source == "fabrikam.txt" and "three percent" in text for source, text in top2[0])
