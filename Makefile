@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup run test test-fast lint ingest ui bench clean
+.PHONY: setup run test test-fast lint ingest bench-reference bench-ingest clean
 
 # The environment, with dev extras; a no-op when pyproject.toml has not changed.
 setup: $(STAMP)
@@ -41,6 +41,17 @@ lint: setup
 
 ingest: setup
 	$(BIN)/rag ingest knowledge_base
+
+# The reference pipeline's own environment (bench/reference-requirements.txt), for benchmarks.
+REF_VENV ?= .venv-ref
+bench-reference:
+	test -x $(REF_VENV)/bin/python || $(PYTHON) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/python -m pip install -q "$(TORCH)"
+	$(REF_VENV)/bin/python -m pip install -q -r bench/reference-requirements.txt
+
+# Ours, the reference, ours again on docugami in one session (docs/performance.md).
+bench-ingest: setup bench-reference
+	REF_PYTHON=$(REF_VENV)/bin/python bash bench/ingest_vs_reference.sh ../shared/data/docugami
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
