@@ -109,12 +109,23 @@ def _watch(app: App, folder: Path, args: argparse.Namespace, passwords: dict[str
         stamp = time.strftime("%H:%M:%S")
         print(f"[{stamp}] {report.summary()}", flush=True)
 
+    # Ctrl-C sets an event instead of raising KeyboardInterrupt: the exception could land in a
+    # library call that swallows it (seen once: the watcher then never stopped); with the
+    # event, a sync under way finishes and the watch ends at the next wait.
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     print(f"watching {folder} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
-        watch_folder(app.pipeline, folder, debounce=args.debounce, on_sync=on_sync,
+        watch_folder(app.pipeline, folder, debounce=args.debounce, stop=stop, on_sync=on_sync,
                      passwords=passwords)
     except KeyboardInterrupt:
-        print("stopped watching", file=sys.stderr)
+        pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print("stopped watching", file=sys.stderr)
     return 0
 
 
