@@ -20,13 +20,13 @@ from tests.integration.test_cli import RAG
 pytestmark = pytest.mark.slow
 
 
-def _make_folder(folder: Path, files: int = 48) -> None:
+def _make_folder(folder: Path, files: int = 48, parts: int = 32) -> None:
     """Notes of varied content made from knowledge_base paragraphs, plus its PDF."""
     paragraphs = [p.strip() for f in sorted(KNOWLEDGE_BASE.glob("*.md"))
                   for p in f.read_text().split("\n\n") if len(p.strip()) > 80]
     folder.mkdir()
     for i in range(files):
-        picked = [paragraphs[(i * 7 + k * 3) % len(paragraphs)] for k in range(8)]
+        picked = [paragraphs[(i * 7 + k * 3) % len(paragraphs)] for k in range(parts)]
         body = "\n\n".join(f"{p} (note {i}, part {k})" for k, p in enumerate(picked))
         (folder / f"note-{i:02d}.md").write_text(f"# Note {i}\n\n{body}\n")
     pdf = next(KNOWLEDGE_BASE.glob("*.pdf"))
