@@ -1,5 +1,6 @@
 """`rag ingest DIR --watch`: the index follows files as they are added, changed and removed; a
-burst of writes is synced once, complete; watching stops cleanly when asked and on Ctrl-C.
+burst of writes is synced once, complete; a failed sync is reported and retried; watching stops
+cleanly when asked and on Ctrl-C.
 
 No timing is asserted: each step polls for its outcome with a generous deadline."""
 
@@ -125,7 +126,8 @@ def test_watch_command_syncs_then_stops_on_ctrl_c(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "one.md").write_text("# One\nFerns unfurl in the spring rain.\n")
     proc = subprocess.Popen(
-        [RAG, "ingest", str(folder), "--watch", "--debounce", "0.5", "--json"], text=True,
+        [RAG, "ingest", str(folder), "--watch", "--debounce", "0.5", "--retry", "0.5", "--json"],
+        text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=rag_env(tmp_path / "data"))
     try:
         assert proc.stdout is not None
@@ -137,6 +139,20 @@ def test_watch_command_syncs_then_stops_on_ctrl_c(tmp_path: Path) -> None:
         second = _next_report(lines)
         assert second["indexed"] == ["two.md"] and second["unchanged"] == ["one.md"]
 
+        # The folder goes away (an unmounted drive, a rename): the sync a change there starts
+        # fails, is reported, and the watcher keeps going; when it is back, a retry syncs it
+        # and the index lost nothing meanwhile.
+        away = tmp_path / "docs-away"
+        folder.rename(away)
+        (away / "three.md").write_text("# Three\nOtters hold hands while they sleep.\n")
+        failed = _next_report(lines)
+        assert "not a folder" in failed["error"] and failed["retry_s"] == 0.5
+        assert proc.poll() is None
+        away.rename(folder)
+        third = _next_report(lines)
+        assert third["indexed"] == ["three.md"] and not third["removed"]
+        assert third["unchanged"] == ["one.md", "two.md"]
+
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=DEADLINE)
     finally:
@@ -145,6 +161,7 @@ def test_watch_command_syncs_then_stops_on_ctrl_c(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 0, stderr
     assert "watching" in stderr and "stopped watching" in stderr
+    assert "sync failed:" in stderr and "still watching, trying again in 0.5 s" in stderr
 
     search = subprocess.run([RAG, "search", "moss on stones", "--json"], capture_output=True,
                             text=True, env=rag_env(tmp_path / "data"), timeout=300, check=False)
