@@ -15,8 +15,9 @@ and one untimed answer warms them up. For each question it records, from the cal
   length and the prompt's size in tokens (the system prompt's tokens included; llama.cpp keeps
   them from the previous answer, so they are not evaluated again).
 
-``--k`` compares how many chunks are given to the model (``k`` of ``stream_answer``, as the
-UI's top-k slider passes it), one pass over the questions per k (see ``run``). Questions the app refuses (nothing relevant retrieved) answer without the model and are left
+``--k`` compares how many chunks are retrieved (``k`` of ``stream_answer``, as the UI's top-k
+slider passes it) and ``--budget`` the most tokens of passages the model is given
+(``RAG_LOCAL_CONTEXT_TOKENS``; 0: all k), one pass over the questions per pair (see ``run``). Questions the app refuses (nothing relevant retrieved) answer without the model and are left
 out of the first-token figures; their count is printed.
 """
 
@@ -51,7 +52,8 @@ def stats(values: list[float]) -> dict[str, float | None]:
             "max_ms": round(float(a.max()), 1)}
 
 
-def ask(engine: Any, question: str, k: int | None, count_tokens: Any) -> dict[str, Any]:
+def ask(engine: Any, question: str, k: int | None, budget: int,
+        count_tokens: Any) -> dict[str, Any]:
     """One answer, timed from the call: sources known, first piece, last piece."""
     from rag.chat import SourcesEvent, TokenEvent
     from rag.prompts import build_messages
@@ -60,10 +62,11 @@ def ask(engine: Any, question: str, k: int | None, count_tokens: Any) -> dict[st
     t_sources = t_first = None
     pieces: list[str] = []
     given: list[Any] = []
+    left_out = 0
     for event in engine.stream_answer(question, k=k):
         now = time.perf_counter()
         if isinstance(event, SourcesEvent):
-            t_sources, given = now, event.sources
+            t_sources, given, left_out = now, event.sources, event.left_out
         elif isinstance(event, TokenEvent):
             if t_first is None:
                 t_first = now
@@ -75,6 +78,9 @@ def ask(engine: Any, question: str, k: int | None, count_tokens: Any) -> dict[st
     return {
         "question": question,
         "k": k or engine.top_k,
+        "budget": budget,
+        "given": len(given),
+        "left_out": left_out,
         "refused": not given,
         "retrieval_s": (t_sources or t_end) - t0,
         "first_token_s": (t_first or t_end) - t0,
@@ -95,10 +101,13 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "answer": stats([r["answer_s"] for r in answered]),
         "prompt_tokens": {"median": int(np.median(tokens)), "max": max(tokens)}
         if tokens else None,
+        "passages_given": {"median": float(np.median([r["given"] for r in answered])),
+                           "min": min(r["given"] for r in answered)} if answered else None,
     }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from rag.chat import ContextBudget
     from rag.config import Settings
     from rag.factory import App
 
@@ -122,6 +131,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             pass
 
         ks: list[int | None] = list(args.k) if args.k else [None]  # None: the app's default
+        budgets = list(args.budget) if args.budget else [settings.local_context_tokens]
         load_before = load_average()
         rows: list[dict[str, Any]] = []
         # One pass over the questions per k: llama.cpp reuses the longest prompt prefix it still
@@ -129,16 +139,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # already read. Between two different questions only the system prompt is shared, as
         # in a conversation.
         for _ in range(args.repeat):
-            for k in ks:
-                for question in KB_QUESTIONS:
-                    rows.append(ask(engine, question, k, count_tokens))
-        by_k = {str(k or engine.top_k): summary([r for r in rows if r["k"] == (k or engine.top_k)])
-                for k in ks}
+            for budget in budgets:
+                engine.context_budget = ContextBudget(budget, count_tokens) if budget else None
+                for k in ks:
+                    for question in KB_QUESTIONS:
+                        rows.append(ask(engine, question, k, budget, count_tokens))
+        by_k = {f"{k or engine.top_k}/{b}": summary(
+                    [r for r in rows if r["k"] == (k or engine.top_k) and r["budget"] == b])
+                for b in budgets for k in ks}
         return {
             "benchmark": "bench/answer.py: ChatEngine.stream_answer, RAG_LLM_BACKEND=llamacpp",
             "llm": llm.name,
             "threads": getattr(llm, "threads", None),
             "default_top_k": engine.top_k,
+            "default_budget": settings.local_context_tokens,
             "merge_neighbours": settings.merge_neighbours,
             "max_answer_tokens": settings.max_answer_tokens,
             "load_s": round(load_s, 2),
@@ -160,12 +174,16 @@ def table(r: dict[str, Any]) -> str:
 
     lines = [
         f"llm          {r['llm']} ({r['threads']} threads), load {r['load_s']} s, default top_k "
-        f"{r['default_top_k']}, merge_neighbours {r['merge_neighbours']}",
+        f"{r['default_top_k']}, default budget {r['default_budget']} tokens, merge_neighbours "
+        f"{r['merge_neighbours']}",
     ]
     for k, v in r["by_k"].items():
         pt = v["prompt_tokens"] or {}
+        pg = v["passages_given"] or {}
+        top_k, budget = k.split("/")
         lines += [
-            f"k={k}: {v['questions']} questions ({v['refused']} refused, left out); prompt "
+            f"k={top_k}, budget {budget}: {v['questions']} questions ({v['refused']} refused, "
+            f"left out); passages given median {pg.get('median')}, min {pg.get('min')}; prompt "
             f"tokens median {pt.get('median')}, max {pt.get('max')}",
             f"  {'ms':14} {'p50':>8} {'p95':>8} {'max':>8}",
             line("retrieval", v["retrieval"]),
@@ -188,6 +206,9 @@ def main() -> int:
     ap.add_argument("--k", type=lambda v: [int(x) for x in v.split(",")], default=None,
                     help="chunks given to the model, e.g. 5,3,2 (compared question by question); "
                     "default: the app's")
+    ap.add_argument("--budget", type=lambda v: [int(x) for x in v.split(",")], default=None,
+                    help="RAG_LOCAL_CONTEXT_TOKENS values to compare, e.g. 0,600,800 (0: no "
+                    "limit); default: the app's")
     ap.add_argument("--model-cache", type=Path, default=Path("/tmp/rag-bench/models"))
     ap.add_argument("--rows", action="store_true", help="include each question's figures")
     ap.add_argument("--json", action="store_true")

@@ -7,7 +7,7 @@ the answer as it is generated; the last event carries the finished ``Answer``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rag.llm import LLM
@@ -17,6 +17,7 @@ from rag.prompts import (
     build_rewrite_messages,
     check_citations,
     clean_rewrite,
+    format_context,
     is_refusal,
 )
 from rag.retriever import Retrieval, Retriever
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 class SourcesEvent:
     sources: list[Source]
     search_query: str
+    left_out: int = 0  # retrieved passages past the model's context budget
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,29 @@ class DoneEvent:
 
 
 ChatEvent = SourcesEvent | TokenEvent | DoneEvent
+
+
+@dataclass(frozen=True)
+class ContextBudget:
+    """The most tokens of passages a model is given, counted in its own vocabulary.
+
+    A CPU model reads its whole prompt before the first token of the answer, so the passages
+    it is given decide how long the user waits (bench/answer.py).
+    """
+
+    tokens: int
+    count: Callable[[str], int]
+
+    def fit(self, sources: list[Source]) -> list[Source]:
+        """The leading ``sources`` whose context blocks fit; the first one always does."""
+        kept: list[Source] = []
+        used = 0
+        for s in sources:
+            used += self.count(format_context([s]))
+            if kept and used > self.tokens:
+                break
+            kept.append(s)
+        return kept
 
 
 _REFERRING = frozenset(
@@ -100,6 +125,13 @@ def rewrite_question(question: str, history: Sequence[Message], llm: LLM | None)
     return condense_question(question, history)
 
 
+def left_out_note(count: int) -> str:
+    """What the UI and `rag ask` say when the context budget left passages out."""
+    more = "1 more passage was" if count == 1 else f"{count} more passages were"
+    return (f"{more} found but not given to the in-process model, so that it starts answering "
+            "sooner (RAG_LOCAL_CONTEXT_TOKENS; Ollama gets them all).")
+
+
 class ChatEngine:
     def __init__(
         self,
@@ -111,6 +143,7 @@ class ChatEngine:
         temperature: float,
         max_tokens: int,
         rewrite_queries: bool = True,
+        context_budget: ContextBudget | None = None,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -119,6 +152,7 @@ class ChatEngine:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.rewrite_queries = rewrite_queries
+        self.context_budget = context_budget
 
     def retrieve(
         self,
@@ -164,9 +198,11 @@ class ChatEngine:
         query = self.search_query(question, history)
         hits = self.retrieve(query, k, mode=mode, sources=sources, source_glob=source_glob).hits
         given = [Source(n=i + 1, chunk=h) for i, h in enumerate(hits)]
-        yield SourcesEvent(given, query)
+        if self.context_budget is not None:
+            given = self.context_budget.fit(given)
+        yield SourcesEvent(given, query, left_out=len(hits) - len(given))
         answer = Answer(question=question, text="", sources=given, search_query=query,
-                        backend=self.llm.name)
+                        backend=self.llm.name, left_out=len(hits) - len(given))
         if not given:
             answer.text, answer.refused = REFUSAL, True
             yield TokenEvent(REFUSAL)

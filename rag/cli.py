@@ -109,6 +109,12 @@ def _watch(app: App, folder: Path, args: argparse.Namespace, passwords: dict[str
         stamp = time.strftime("%H:%M:%S")
         print(f"[{stamp}] {report.summary()}", flush=True)
 
+    def on_error(exc: Exception) -> None:
+        message = f"sync failed: {exc}; still watching, trying again in {args.retry:g} s"
+        if args.json:
+            print(json.dumps({"error": str(exc), "retry_s": args.retry}), flush=True)
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
     # Ctrl-C sets an event instead of raising KeyboardInterrupt: the exception could land in a
     # library call that swallows it (seen once: the watcher then never stopped); with the
     # event, a sync under way finishes and the watch ends at the next wait.
@@ -120,7 +126,7 @@ def _watch(app: App, folder: Path, args: argparse.Namespace, passwords: dict[str
     print(f"watching {folder} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
         watch_folder(app.pipeline, folder, debounce=args.debounce, stop=stop, on_sync=on_sync,
-                     passwords=passwords)
+                     on_error=on_error, retry=args.retry, passwords=passwords)
     except KeyboardInterrupt:
         pass
     finally:
@@ -150,7 +156,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.chat import DoneEvent, TokenEvent
+    from rag.chat import DoneEvent, TokenEvent, left_out_note
 
     app = _app(args)
     engine = app.chat_engine()
@@ -174,6 +180,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for s in answer.sources:
             mark = "" if s.n in cited else "  (retrieved, not cited)"
             print(f"  {s.label()}{mark}")
+        if answer.left_out:
+            print(f"  ({left_out_note(answer.left_out)})")
     return 0
 
 
@@ -277,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep syncing as files are added, changed and removed (Ctrl-C stops)")
     p.add_argument("--debounce", type=float, default=2.0, metavar="SECONDS",
                    help="with --watch: sync once changes have settled this long (default 2)")
+    p.add_argument("--retry", type=float, default=30.0, metavar="SECONDS",
+                   help="with --watch: after a failed sync (folder gone, Chroma server down), "
+                   "try again this long after, or at the next change (default 30)")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("search", help="ranked chunks for a question")
@@ -288,7 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer a question from the documents, with sources")
     p.add_argument("question")
-    p.add_argument("--k", type=int, default=None, help="chunks given to the model")
+    p.add_argument("--k", type=int, default=None,
+                   help="chunks retrieved for the model (default RAG_TOP_K; the in-process "
+                   "model gets those within RAG_LOCAL_CONTEXT_TOKENS)")
     _add_retrieval_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     )
     temperature: float = Field(0.1, ge=0.0, le=2.0, description="LLM sampling temperature.")
     context_window: int = Field(4096, ge=512, description="LLM context window in tokens.")
+    local_context_tokens: int = Field(
+        700, ge=0,
+        description="Most tokens of passages given to the in-process (llama.cpp) model, which "
+        "reads a prompt at ~500-800 tokens/s on 2 cores before its first token; passages past "
+        "it are left out (the best one is always given). 0: no limit, only RAG_TOP_K.",
+    )
     max_answer_tokens: int = Field(512, ge=16, description="Longest answer, in tokens.")
     chroma_host: str = Field("", description="Chroma server host; empty: embedded Chroma.")
     chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port.")

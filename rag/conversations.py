@@ -172,4 +172,5 @@ def answer_from_dict(data: dict[str, Any]) -> Answer:
         search_query=str(data.get("search_query", "")),
         refused=bool(data.get("refused", False)),
         backend=str(data.get("backend", "")),
+        left_out=int(data.get("left_out", 0)),
     )

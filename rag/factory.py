@@ -204,17 +204,25 @@ class App:
         return self.llm_choice.llm
 
     def chat_engine(self, llm: LLM | None = None) -> ChatEngine:
-        from rag.chat import ChatEngine
+        """The answer pipeline; the in-process model gets at most ``local_context_tokens``
+        of passages (it reads them on the CPU before its first token)."""
+        from rag.chat import ChatEngine, ContextBudget
+        from rag.llm import LlamaCppLLM
 
         s = self.settings
+        llm = llm or self.llm
+        budget = None
+        if isinstance(llm, LlamaCppLLM) and s.local_context_tokens:
+            budget = ContextBudget(s.local_context_tokens, llm.count_tokens)
         return ChatEngine(
             self.retriever,
-            llm or self.llm,
+            llm,
             top_k=s.top_k,
             min_score=s.min_score,
             temperature=s.temperature,
             max_tokens=s.max_answer_tokens,
             rewrite_queries=s.query_rewrite,
+            context_budget=budget,
         )
 
 

@@ -94,6 +94,7 @@ class Answer:
     search_query: str = ""
     refused: bool = False  # the documents do not contain the answer
     backend: str = ""
+    left_out: int = 0  # passages retrieved but not given to the model (its context budget)
 
     def cited_sources(self) -> list[Source]:
         from rag.prompts import cited_numbers
@@ -108,5 +109,6 @@ class Answer:
             "answer": self.text,
             "refused": self.refused,
             "backend": self.backend,
+            "left_out": self.left_out,
             "sources": [s.to_dict() for s in self.sources],
         }

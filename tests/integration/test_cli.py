@@ -51,6 +51,16 @@ def test_ask_streams_then_lists_sources(kb_data_dir: Path) -> None:
     assert "[1] " in sources and ".md" in sources
 
 
+def test_ask_says_when_passages_were_left_out_for_the_in_process_model(kb_data_dir: Path) -> None:
+    out = rag("ask", "What is retrieval-augmented generation?", "--k", "4", data_dir=kb_data_dir,
+              RAG_LOCAL_CONTEXT_TOKENS="10")
+    assert out.returncode == 0, out.stderr
+    sources = out.stdout.partition("\nSources:\n")[2]
+    assert "[1] " in sources and "[2] " not in sources  # only the best passage fits
+    assert "more passages were found but not given to the in-process model" in sources
+    assert "RAG_LOCAL_CONTEXT_TOKENS" in sources
+
+
 def test_ingest_prints_one_summary_line_and_syncs(tmp_path: Path) -> None:
     kb = tmp_path / "kb"
     shutil.copytree(KNOWLEDGE_BASE, kb)

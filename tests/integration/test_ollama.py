@@ -73,8 +73,11 @@ def test_streams_a_grounded_answer_with_citations(  # type: ignore[no-untyped-de
 ) -> None:
     app = make_app(kb_data_dir)
     engine = app.chat_engine(_llm(ollama_server))
-    answer = engine.ask("What does the ef_search parameter of HNSW control?")
+    question = "What does the ef_search parameter of HNSW control?"
+    answer = engine.ask(question)
     assert answer.text and not answer.refused
+    # Ollama is given every passage retrieved: the token budget is the in-process model's
+    assert len(answer.sources) == len(engine.retrieve(question).hits) and not answer.left_out
     assert answer.sources[0].chunk.source == "vector-search-handbook.pdf"
     assert answer.backend == f"ollama:{ollama_server.model}"
     if ollama_server.fake is not None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from rag.chat import ChatEngine, DoneEvent, SourcesEvent, TokenEvent
+from rag.chat import ChatEngine, DoneEvent, SourcesEvent, TokenEvent, left_out_note
 from rag.conversations import ConversationStore, Turn
 from rag.errors import RagError
 from rag.factory import App
@@ -79,7 +79,10 @@ def settings_panel(app: App) -> ChatOptions:
         options = model_options()
         model = st.selectbox("Model", options, key="model",
                              help="Ollama's models when it answers, else the embedded model.")
-        top_k = int(st.slider("Passages given to the model (top-k)", 1, 20, min(s.top_k, 20), key="top_k"))
+        top_k = int(st.slider(
+            "Passages given to the model (top-k)", 1, 20, min(s.top_k, 20), key="top_k",
+            help="The in-process model is given only those within RAG_LOCAL_CONTEXT_TOKENS "
+            f"({s.local_context_tokens} tokens), so that it starts answering sooner."))
         temperature = float(st.slider("Temperature", 0.0, 1.5, float(s.temperature), 0.05,
                                       key="temperature"))
         mode: Mode = st.selectbox(
@@ -140,6 +143,8 @@ def render_sources(answer: Answer) -> None:
     often enough that the user should be able to look."""
     if not answer.sources:
         return
+    if answer.left_out:
+        st.caption(f":material/speed: {left_out_note(answer.left_out)}")
     cited = {s.n for s in answer.cited_sources()}
     label = "Passages searched" if answer.refused else "Sources"
     with st.expander(f"{label} ({len(answer.sources)})", icon=":material/menu_book:",
