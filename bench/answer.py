@@ -103,6 +103,8 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if tokens else None,
         "passages_given": {"median": float(np.median([r["given"] for r in answered])),
                            "min": min(r["given"] for r in answered)} if answered else None,
+        "chunks_left_out": {"median": float(np.median([r["left_out"] for r in answered])),
+                            "max": max(r["left_out"] for r in answered)} if answered else None,
     }
 
 

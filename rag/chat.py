@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from rag.fusion import merge_neighbours
 from rag.llm import LLM
 from rag.prompts import (
     REFUSAL,
@@ -20,8 +21,8 @@ from rag.prompts import (
     format_context,
     is_refusal,
 )
-from rag.retriever import Retrieval, Retriever
-from rag.types import Answer, Message, Source
+from rag.retriever import Retrieval, RetrievalConfig, Retriever
+from rag.types import Answer, Message, RetrievedChunk, Source
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +52,23 @@ class ContextBudget:
     """The most tokens of passages a model is given, counted in its own vocabulary.
 
     A CPU model reads its whole prompt before the first token of the answer, so the passages
-    it is given decide how long the user waits (bench/answer.py).
+    it is given decide how long the user waits (bench/answer.py). Hits are fitted one chunk
+    at a time, best first, and merged with their neighbours afterwards: a merged block of
+    several chunks would otherwise use the whole budget on one stretch of one file.
     """
 
     tokens: int
     count: Callable[[str], int]
 
-    def fit(self, sources: list[Source]) -> list[Source]:
-        """The leading ``sources`` whose context blocks fit; the first one always does."""
-        kept: list[Source] = []
+    def fit(self, hits: list[RetrievedChunk]) -> list[RetrievedChunk]:
+        """The leading ``hits`` whose context blocks fit; the first one always does."""
+        kept: list[RetrievedChunk] = []
         used = 0
-        for s in sources:
-            used += self.count(format_context([s]))
+        for h in hits:
+            used += self.count(format_context([Source(n=len(kept) + 1, chunk=h)]))
             if kept and used > self.tokens:
                 break
-            kept.append(s)
+            kept.append(h)
         return kept
 
 
@@ -162,6 +165,7 @@ class ChatEngine:
         mode: str | None = None,
         sources: Sequence[str] | None = None,
         source_glob: str | None = None,
+        config: RetrievalConfig | None = None,
     ) -> Retrieval:
         """Ranked chunks, or none when even the best is below ``min_score``.
 
@@ -170,7 +174,8 @@ class ChatEngine:
         is dropped as well.
         """
         result = self.retriever.retrieve(
-            query, k or self.top_k, mode=mode, sources=sources, source_glob=source_glob
+            query, k or self.top_k, mode=mode, sources=sources, source_glob=source_glob,
+            config=config,
         )
         if result.best_cosine is None or result.best_cosine < self.min_score:
             result.hits = []
@@ -196,13 +201,20 @@ class ChatEngine:
         ``sources`` (exact paths) and ``source_glob`` restrict the documents searched.
         """
         query = self.search_query(question, history)
-        hits = self.retrieve(query, k, mode=mode, sources=sources, source_glob=source_glob).hits
-        given = [Source(n=i + 1, chunk=h) for i, h in enumerate(hits)]
-        if self.context_budget is not None:
-            given = self.context_budget.fit(given)
-        yield SourcesEvent(given, query, left_out=len(hits) - len(given))
+        config = self.retriever.config
+        budget, merge = self.context_budget, config.merge_neighbours
+        if budget is not None and merge:  # fit chunk by chunk, merge the kept ones after
+            config = replace(config, merge_neighbours=False)
+        hits = self.retrieve(query, k, mode=mode, sources=sources, source_glob=source_glob,
+                             config=config).hits
+        kept = hits if budget is None else budget.fit(hits)
+        left_out = len(hits) - len(kept)
+        if budget is not None and merge:
+            kept = merge_neighbours(kept)
+        given = [Source(n=i + 1, chunk=h) for i, h in enumerate(kept)]
+        yield SourcesEvent(given, query, left_out=left_out)
         answer = Answer(question=question, text="", sources=given, search_query=query,
-                        backend=self.llm.name, left_out=len(hits) - len(given))
+                        backend=self.llm.name, left_out=left_out)
         if not given:
             answer.text, answer.refused = REFUSAL, True
             yield TokenEvent(REFUSAL)

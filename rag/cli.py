@@ -227,13 +227,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    import math
     import os
     import subprocess
 
     import ui
+    from rag.config import load_settings
     from rag.privacy import disable_telemetry
 
     disable_telemetry()
+    overrides: dict[str, Any] = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
+    settings = load_settings(**overrides)  # a bad setting is reported before Streamlit starts
     script = Path(ui.__file__).parent / "app.py"
     command = [
         sys.executable, "-m", "streamlit", "run", str(script),
@@ -241,6 +245,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
         "--server.address", args.address,
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        # Streamlit refuses bigger files itself (whole MB); the library page checks the exact
+        # RAG_UPLOAD_MAX_MB, so one setting bounds both
+        "--server.maxUploadSize", str(max(1, math.ceil(settings.upload_max_mb))),
     ]
     env = dict(os.environ)
     if args.data_dir:

@@ -7,6 +7,7 @@ import pytest
 from rag.chat import DoneEvent, SourcesEvent, TokenEvent
 from rag.conversations import answer_from_dict
 from rag.prompts import REFUSAL, format_context
+from rag.types import RetrievedChunk, Source
 
 pytestmark = pytest.mark.slow
 
@@ -47,25 +48,37 @@ def test_in_process_model_is_given_the_best_passages_that_fit_its_budget(  # typ
     make_app, kb_data_dir, llamacpp_llm
 ) -> None:
     """It reads the whole prompt before its first token, so RAG_LOCAL_CONTEXT_TOKENS bounds the
-    wait; the passages past the budget are counted, and the answer says so."""
+    wait: the best chunks while they fit (then merged with their neighbours); the chunks past
+    the budget are counted, and the answer says so."""
     question = "How does HNSW trade recall for speed, and what do M and ef_construction do?"
-    unlimited = make_app(kb_data_dir, local_context_tokens=0).chat_engine(llamacpp_llm)
-    every = next(unlimited.stream_answer(question, k=6))
-    assert isinstance(every, SourcesEvent) and len(every.sources) >= 3 and not every.left_out
+    ranked = make_app(kb_data_dir, merge_neighbours=False).chat_engine(llamacpp_llm) \
+        .retrieve(question, 6).hits
+    assert len(ranked) == 6
+
+    def tokens(chunks: list[RetrievedChunk]) -> int:
+        return sum(llamacpp_llm.count_tokens(format_context([Source(1, c)])) for c in chunks)
 
     budget = 450
     limited = make_app(kb_data_dir, local_context_tokens=budget).chat_engine(llamacpp_llm)
     answer = limited.ask(question, k=6)
-    given = answer.sources
-    assert 1 <= len(given) < len(every.sources)
-    assert given == every.sources[: len(given)]  # the best ones, in rank order
-    assert llamacpp_llm.count_tokens(format_context(given)) <= budget or len(given) == 1
-    assert llamacpp_llm.count_tokens(format_context(every.sources[: len(given) + 1])) > budget
-    assert answer.left_out == len(every.sources) - len(given)
+    kept = 6 - answer.left_out
+    assert 1 <= kept < 6
+    assert tokens(ranked[:kept]) <= budget or kept == 1
+    assert tokens(ranked[: kept + 1]) > budget  # no room for the next one
+
+    def given(chunk: RetrievedChunk) -> bool:  # its middle (chunks overlap at their ends)
+        middle = chunk.text[len(chunk.text) // 2:][:60]
+        return any(middle in s.chunk.text for s in answer.sources)
+
+    assert all(given(c) for c in ranked[:kept]) and not any(given(c) for c in ranked[kept:])
     assert answer.text.strip()
     assert answer_from_dict(answer.to_dict()).left_out == answer.left_out  # kept in history
 
     tiny = make_app(kb_data_dir, local_context_tokens=10).chat_engine(llamacpp_llm)
     first = next(tiny.stream_answer(question, k=6))
-    assert isinstance(first, SourcesEvent)
-    assert first.sources == every.sources[:1]  # the best passage is always given
+    assert isinstance(first, SourcesEvent) and first.left_out == 5
+    assert [s.chunk.text for s in first.sources] == [ranked[0].text]  # the best always given
+
+    every = next(make_app(kb_data_dir, local_context_tokens=0).chat_engine(llamacpp_llm)
+                 .stream_answer(question, k=6))
+    assert isinstance(every, SourcesEvent) and not every.left_out  # 0: no budget

@@ -67,6 +67,19 @@ def test_question_gets_a_cited_answer_kept_as_a_conversation(open_app: OpenApp) 
     assert len(fresh.chat_message) == 0
 
 
+def test_passages_left_out_for_the_in_process_model_are_counted_under_the_answer(
+    open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_LOCAL_CONTEXT_TOKENS", "10")  # only the best passage fits
+    monkeypatch.setenv("RAG_MAX_ANSWER_TOKENS", "32")
+    at = open_app()
+    at.chat_input[0].set_value("What does the ef_search parameter of HNSW control?").run()
+    assert not at.exception, at.exception
+    assistant = at.chat_message[1]
+    assert "more passages were found but not given to the in-process model" in _text(assistant)
+    assert next(e.label for e in assistant.expander).endswith("(1)")  # "Sources (1)"
+
+
 def test_llm_unreachable_says_how_to_fix_and_the_page_works(
     open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -67,7 +67,7 @@ def server(data_dir: Path, tmp_path: Path) -> Iterator[str]:
     port = closed_port()
     url = f"http://127.0.0.1:{port}"
     # Short answers: the test checks that one streams and cites, not how long it is.
-    env = rag_env(data_dir, RAG_MAX_ANSWER_TOKENS="96")
+    env = rag_env(data_dir, RAG_MAX_ANSWER_TOKENS="96", RAG_UPLOAD_MAX_MB="50")
     log = (tmp_path / "rag-ui.log").open("wb")
     process = subprocess.Popen(
         [str(RAG), "ui", "--port", str(port), "--address", "127.0.0.1"], cwd=tmp_path, env=env,
@@ -151,7 +151,9 @@ def test_ask_in_the_browser_and_screenshot_every_page(server: str, data_dir: Pat
 
             _open_page(page, "Library")
             expect(page.get_by_test_id("stDataFrame")).to_be_visible()
-            expect(page.get_by_test_id("stFileUploader")).to_be_visible()
+            # One upload limit: RAG_UPLOAD_MAX_MB is Streamlit's too (its own default is 200 MB)
+            expect(page.get_by_test_id("stFileUploader")).to_contain_text(
+                re.compile(r"(?<!\d)50(\.0)?\s?MB per file"))
             _screenshot(page, "library")
 
             _open_page(page, "Explorer")
