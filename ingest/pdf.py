@@ -384,3 +384,34 @@ def _inherited(node: Any) -> dict[str, Any]:
     except Exception:
         pass
     return inherit
+
+
+def render_page_png(path: Path, page: int, *, width: int = 900) -> bytes | None:
+    """Page ``page`` (1-based) of the PDF at ``path`` as a PNG ``width`` pixels wide, through
+    PDFium; ``None`` when the file cannot be opened (damaged, a password that is not given) or
+    has no such page. For the sources of an answer: the user sees the page that was cited."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    with _PDFIUM_LOCK:
+        for candidate in [sidecar_password(path), None]:
+            try:
+                pdf = pdfium.PdfDocument(str(path), password=candidate)
+            except Exception:
+                continue
+            try:
+                if not 1 <= page <= len(pdf):
+                    return None
+                sheet = pdf[page - 1]
+                scale = width / max(sheet.get_width(), 1.0)
+                image = sheet.render(scale=scale).to_pil()
+                out = io.BytesIO()
+                image.save(out, format="PNG", optimize=False)
+                return out.getvalue()
+            except Exception as exc:
+                log.info("%s: cannot render page %d: %s", path.name, page, exc)
+                return None
+            finally:
+                pdf.close()
+    return None

@@ -161,6 +161,7 @@ def answer_from_dict(data: dict[str, Any]) -> Answer:
                 page=s.get("page"),
                 heading=str(s.get("heading", "")),
                 score=float(s.get("score", 0.0)),
+                root=str(s.get("root", "")),
             ),
         )
         for s in data.get("sources", [])

@@ -129,13 +129,14 @@ def merge_neighbours(hits: Sequence[RetrievedChunk]) -> list[RetrievedChunk]:
             i = parent[i]
         return i
 
-    at: dict[tuple[str, int | None, int], list[int]] = {}  # (source, page, index) -> positions
+    # (folder, source, page, index) -> positions
+    at: dict[tuple[str, str, int | None, int], list[int]] = {}
     for pos, hit in enumerate(hits):
         for step in (-1, 1):
-            for other in at.get((hit.source, hit.page, hit.chunk_index + step), []):
+            for other in at.get((hit.root, hit.source, hit.page, hit.chunk_index + step), []):
                 a, b = root(pos), root(other)
                 parent[max(a, b)] = min(a, b)  # the root is the best-ranked member
-        at.setdefault((hit.source, hit.page, hit.chunk_index), []).append(pos)
+        at.setdefault((hit.root, hit.source, hit.page, hit.chunk_index), []).append(pos)
     members: dict[int, list[RetrievedChunk]] = {}
     for pos, hit in enumerate(hits):
         members.setdefault(root(pos), []).append(hit)
@@ -159,6 +160,7 @@ def merge_neighbours(hits: Sequence[RetrievedChunk]) -> list[RetrievedChunk]:
                 heading=ordered[0].heading,
                 score=max(g.score for g in group),
                 chunk_index=ordered[0].chunk_index,
+                root=lead.root,
             )
         )
     return out

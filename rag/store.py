@@ -359,4 +359,5 @@ def _to_retrieved(cid: str, doc: str | None, meta: Mapping[str, Any] | None, sco
         heading=str(meta.get("heading", "")),
         score=score,
         chunk_index=int(meta.get("chunk_index", 0)),
+        root=str(meta.get("root", "")),
     )

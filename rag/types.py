@@ -59,6 +59,7 @@ class RetrievedChunk:
     heading: str
     score: float  # higher is better; cosine similarity for dense search
     chunk_index: int = 0
+    root: str = ""  # the ingested folder (absolute); the file is root/source
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class RetrievedChunk:
             "heading": self.heading,
             "score": round(self.score, 4),
             "text": self.text,
+            "root": self.root,
         }
 
 

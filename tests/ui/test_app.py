@@ -43,6 +43,15 @@ def test_question_gets_a_cited_answer_kept_as_a_conversation(open_app: OpenApp) 
     assert ":orange-background[" in " ".join(md.value for md in assistant.markdown)  # highlight
     assert _sidebar_titles(at) == [question]  # kept, listed to reopen
 
+    # A cited PDF page can be shown as it looks in the file, on demand.
+    assert not assistant.get("image")
+    assistant.toggle[0].set_value(True).run()  # "Show the page" of the first PDF source
+    assert not at.exception, at.exception
+    [image] = at.chat_message[1].get("image")
+    caption = image.proto.imgs[0].caption  # type: ignore[attr-defined]
+    assert caption.startswith("vector-search-handbook.pdf, page ")
+    assert str(KNOWLEDGE_BASE.resolve() / "vector-search-handbook.pdf") in caption
+
     # A short follow-up is searched together with the conversation; the page shows the query.
     at.chat_input[0].set_value("And its default value?").run()
     assert not at.exception, at.exception

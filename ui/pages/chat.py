@@ -16,7 +16,7 @@ from rag.conversations import ConversationStore, Turn
 from rag.errors import RagError
 from rag.factory import App
 from rag.retriever import MODES, Mode
-from rag.types import Answer, Message
+from rag.types import Answer, Message, RetrievedChunk
 from ui.render import (
     answer_markdown,
     citation_badge,
@@ -137,7 +137,31 @@ def sidebar(app: App) -> ChatOptions:
 # --- messages ------------------------------------------------------------------------------------
 
 
-def render_sources(answer: Answer) -> None:
+@st.cache_data(max_entries=32, show_spinner=False)
+def _page_png(root: str, source: str, page: int, mtime_ns: int) -> bytes | None:
+    """A cited PDF page as PNG, cached per file version (``mtime_ns``)."""
+    from rag.preview import page_image
+
+    return page_image(RetrievedChunk(id="", text="", source=source, page=page, heading="",
+                                      score=0.0, root=root))
+
+
+def page_preview(chunk: RetrievedChunk, key: str) -> None:
+    """A toggle that shows the cited page of a PDF as the user would see it in a viewer."""
+    from rag.preview import has_page_image, source_file
+
+    if not has_page_image(chunk) or not st.toggle("Show the page", key=key):
+        return
+    path = source_file(chunk)
+    assert path is not None and chunk.page is not None
+    image = _page_png(chunk.root, chunk.source, chunk.page, path.stat().st_mtime_ns)
+    if image is None:
+        st.caption("This page cannot be shown: the file changed or needs a password.")
+        return
+    st.image(image, caption=f"{chunk.source}, page {chunk.page} ({path})")
+
+
+def render_sources(answer: Answer, key: str = "live") -> None:
     """The numbered passages the model was given. When it still said the documents do not
     answer, they are listed folded as "Passages searched": a small model refuses wrongly
     often enough that the user should be able to look."""
@@ -159,19 +183,20 @@ def render_sources(answer: Answer) -> None:
                 query = f"{answer.question} {answer.text}"
                 st.markdown(f":gray[{heading}]" * bool(heading) +
                             highlighted_snippet(s.chunk.text, query))
+                page_preview(s.chunk, f"page_{key}_{s.n}")
 
 
-def render_answer(answer: Answer) -> None:
+def render_answer(answer: Answer, key: str) -> None:
     if answer.search_query and answer.search_query.strip() != answer.question.strip():
         st.caption(f":material/search: Searched for: {escape_markdown(answer.search_query)}")
     st.markdown(answer_markdown(answer.text, [s.n for s in answer.sources]))
-    render_sources(answer)
+    render_sources(answer, key)
 
 
-def render_turn(turn: Turn) -> None:
+def render_turn(turn: Turn, key: str) -> None:
     with st.chat_message(turn.role):
         if turn.answer is not None:
-            render_answer(turn.answer)
+            render_answer(turn.answer, key)
         else:
             st.markdown(escape_markdown(turn.content))
 
@@ -243,8 +268,8 @@ def main() -> None:
         st.title("Chat with your documents")
         st.caption("Answers come only from your documents, with numbered sources. "
                    "Ask a follow-up: the conversation is taken into account.")
-    for turn in turns:
-        render_turn(turn)
+    for i, turn in enumerate(turns):
+        render_turn(turn, f"{cid}_{i}")
     question = st.chat_input("Ask a question about your documents")
     if question:
         ask(app, question, turns, options)
