@@ -22,7 +22,7 @@ from rag.types import RetrievedChunk
 
 
 def to_document(chunk: RetrievedChunk) -> Document:
-    """A LangChain ``Document``; source, page, heading and score go into its metadata."""
+    """A LangChain ``Document``; source, page, heading, score and folder go into its metadata."""
     return Document(
         id=chunk.id,
         page_content=chunk.text,
@@ -32,6 +32,7 @@ def to_document(chunk: RetrievedChunk) -> Document:
             "heading": chunk.heading,
             "score": chunk.score,
             "chunk_index": chunk.chunk_index,
+            "root": chunk.root,  # the ingested folder: the file is root/source
         },
     )
 

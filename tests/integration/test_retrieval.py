@@ -99,6 +99,8 @@ def test_langchain_retriever_serves_a_chain(make_app, kb_data_dir) -> None:  # t
     assert len(docs) == 3 and all(isinstance(d, Document) for d in docs)
     assert docs[0].metadata["source"] == "vector-search-handbook.pdf"
     assert docs[0].metadata["page"] is not None and "ef_search" in docs[0].page_content
+    # the file itself can be opened from the metadata
+    assert (Path(docs[0].metadata["root"]) / docs[0].metadata["source"]).is_file()
 
     chain = retriever | RunnableLambda(lambda found: sorted({d.metadata["source"] for d in found}))
     assert chain.invoke("What is UMAP used for?")[0] == "embeddings-guide.md"
