@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, closed_port, rag_env
+from tests.conftest import KNOWLEDGE_BASE, ROOT, closed_port, rag_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -145,6 +145,13 @@ def test_ask_in_the_browser_and_screenshot_every_page(server: str, data_dir: Pat
             if "Passages searched" in sources.inner_text():
                 sources.click()  # folded: unfold to see them
             expect(assistant.get_by_text("vector-search-handbook.pdf").first).to_be_visible()
+            # A source's file comes to the browser as it is on disk.
+            expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()  # the rerun is over
+            with page.expect_download() as download:
+                page.get_by_test_id("stChatMessage").nth(1).get_by_role(
+                    "button", name="Download the file").first.click()
+            name = download.value.suggested_filename
+            assert Path(download.value.path()).read_bytes() == (KNOWLEDGE_BASE / name).read_bytes()
             expect(page.get_by_test_id("stSidebar").get_by_role("button", name=QUESTION)).to_be_visible()
             # The question and the answer at the top of the screenshot, sources below.
             _screenshot(page, "chat", top=page.get_by_test_id("stChatMessage").first)

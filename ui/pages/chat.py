@@ -146,14 +146,27 @@ def _page_png(root: str, source: str, page: int, mtime_ns: int) -> bytes | None:
                                       score=0.0, root=root))
 
 
-def page_preview(chunk: RetrievedChunk, key: str) -> None:
-    """A toggle that shows the cited page of a PDF as the user would see it in a viewer."""
+def source_actions(chunk: RetrievedChunk, key: str) -> None:
+    """The source's file to download (the browser opens it), and for a PDF the cited page
+    shown as it looks in the file."""
+    import mimetypes
+
     from rag.preview import has_page_image, source_file
 
-    if not has_page_image(chunk) or not st.toggle("Show the page", key=key):
-        return
     path = source_file(chunk)
-    assert path is not None and chunk.page is not None
+    if path is None:  # moved or deleted since it was indexed, or an answer from an old index
+        return
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.download_button(
+            "Download the file", data=path.read_bytes, file_name=path.name,
+            mime=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            key=f"download_{key}", icon=":material/download:", type="tertiary",
+            on_click="ignore", help=str(path),
+        )
+        show = has_page_image(chunk) and st.toggle("Show the page", key=f"page_{key}")
+    if not show:
+        return
+    assert chunk.page is not None
     image = _page_png(chunk.root, chunk.source, chunk.page, path.stat().st_mtime_ns)
     if image is None:
         st.caption("This page cannot be shown: the file changed or needs a password.")
@@ -183,7 +196,7 @@ def render_sources(answer: Answer, key: str = "live") -> None:
                 query = f"{answer.question} {answer.text}"
                 st.markdown(f":gray[{heading}]" * bool(heading) +
                             highlighted_snippet(s.chunk.text, query))
-                page_preview(s.chunk, f"page_{key}_{s.n}")
+                source_actions(s.chunk, f"{key}_{s.n}")
 
 
 def render_answer(answer: Answer, key: str) -> None:
