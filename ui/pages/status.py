@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 import streamlit as st
 
 from rag.cli import collect_status
+from rag.config import Settings
 from rag.errors import RagError
 from ui.render import escape_markdown, message_markdown
 from ui.state import get_app, get_llm_choice, ollama_models
@@ -21,6 +22,21 @@ def package_version(name: str) -> str:
         return version(name)
     except PackageNotFoundError:
         return "not installed"
+
+
+def settings_rows(settings: Settings) -> list[dict[str, str]]:
+    """Every setting: its variable, its value in effect (marked when not the default), what
+    it does."""
+    rows = []
+    for name, field in type(settings).model_fields.items():
+        value = getattr(settings, name)
+        shown = "" if value is None else str(value)
+        rows.append({
+            "Variable": f"RAG_{name.upper()}",
+            "Value": shown + ("" if value == field.default else "  (set)"),
+            "What": field.description or "",
+        })
+    return rows
 
 
 def main() -> None:
@@ -69,6 +85,11 @@ def main() -> None:
         f"- Data directory: `{status['data_dir']}`\n"
         f"- Uploads: `{s.uploads_dir.resolve()}`"
     )
+
+    st.subheader("Settings")
+    st.caption("In effect for this app, read once at start from `RAG_*` environment variables "
+               "and `.env` (`.env.example` lists them all). Change them there and restart.")
+    st.dataframe(settings_rows(s), hide_index=True, width="stretch")
 
     st.subheader("Versions")
     rows = [{"Component": "python", "Version": platform.python_version()}]
