@@ -126,8 +126,12 @@ class Settings(BaseSettings):
     merge_neighbours: bool = Field(
         True, description="Merge hits that are consecutive chunks of one file into one block."
     )
-    query_rewrite: bool = Field(
-        True, description="Rewrite follow-up questions into standalone queries with the LLM."
+    query_rewrite: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="How a follow-up question becomes a standalone search query. on: the LLM "
+        "rewrites it (checked; the heuristic when unusable); off: the previous question is "
+        "prepended (heuristic); auto: the LLM with Ollama, the heuristic with the in-process "
+        "model (its rewrites were unusable and cost 0.1-0.7 s before the first token).",
     )
     upload_max_mb: float = Field(
         50.0, gt=0, description="Largest file the browser's library page accepts, in MB."
@@ -135,6 +139,15 @@ class Settings(BaseSettings):
     explorer_max_points: int = Field(
         5000, ge=100, description="Chunks drawn on the explorer's map; beyond, a random sample."
     )
+
+    @field_validator("query_rewrite", mode="before")
+    @classmethod
+    def _bool_is_on_off(cls, value: object) -> object:
+        """``true``/``false`` (this setting was a flag) still mean on/off."""
+        flags = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return flags.get(str(value).strip().lower(), value)
 
     @field_validator("gguf_path", "llm_threads", "models_dir", mode="before")
     @classmethod

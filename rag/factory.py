@@ -212,8 +212,12 @@ class App:
         s = self.settings
         llm = llm or self.llm
         budget = None
+        in_process = isinstance(llm, LlamaCppLLM)
         if isinstance(llm, LlamaCppLLM) and s.local_context_tokens:
             budget = ContextBudget(s.local_context_tokens, llm.count_tokens)
+        # the small in-process model's rewrites were unusable (bench: 5 of 6 rejected, the
+        # sixth an answer) and delay its first token; a capable Ollama model's are not
+        rewrite = s.query_rewrite == "on" or (s.query_rewrite == "auto" and not in_process)
         return ChatEngine(
             self.retriever,
             llm,
@@ -221,7 +225,7 @@ class App:
             min_score=s.min_score,
             temperature=s.temperature,
             max_tokens=s.max_answer_tokens,
-            rewrite_queries=s.query_rewrite,
+            rewrite_queries=rewrite,
             context_budget=budget,
         )
 

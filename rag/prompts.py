@@ -109,14 +109,17 @@ def _content_terms(text: str) -> set[str]:
 def clean_rewrite(raw: str, question: str, history: Sequence[Message]) -> str | None:
     """The LLM's rewrite as a search query, or None when it is not usable.
 
-    Usable: one line, not an answer or a refusal, not much longer than the question, keeping
-    the follow-up's own words and adding some from the conversation's earlier user turns.
+    Usable: one line, not an answer (a sentence ending in a full stop) or a refusal, not much
+    longer than the question, keeping the follow-up's own words and adding some from the
+    conversation's earlier user turns.
     """
     line = next((ln for ln in raw.strip().splitlines() if ln.strip()), "")
     line = _LABEL.sub("", line).strip().strip("\"'*`").strip()
     if not line or len(line) > 2 * len(question) + 200 or len(line) < 3:
         return None
     if _NOT_A_QUESTION.match(line) or is_refusal(line) or _CITATION.search(line):
+        return None
+    if line.endswith("."):  # a statement: the model answered instead of asking
         return None
     own = _content_terms(question)
     earlier = set().union(*(_content_terms(m.content) for m in history if m.role == "user"))

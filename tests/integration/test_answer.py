@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import Any
+
 import pytest
 
 from rag.chat import DoneEvent, SourcesEvent, TokenEvent
 from rag.conversations import answer_from_dict
 from rag.prompts import REFUSAL, format_context
-from rag.types import RetrievedChunk, Source
+from rag.types import Message, RetrievedChunk, Source
 
 pytestmark = pytest.mark.slow
 
@@ -82,3 +85,30 @@ def test_in_process_model_is_given_the_best_passages_that_fit_its_budget(  # typ
     every = next(make_app(kb_data_dir, local_context_tokens=0).chat_engine(llamacpp_llm)
                  .stream_answer(question, k=6))
     assert isinstance(every, SourcesEvent) and not every.left_out  # 0: no budget
+
+
+def test_follow_up_to_the_in_process_model_is_searched_without_asking_it_first(  # type: ignore[no-untyped-def]
+    make_app, kb_data_dir, llamacpp_llm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RAG_QUERY_REWRITE=auto: its rewrites were unusable and delayed the first token, so the
+    follow-up is searched with the heuristic; =on still asks it."""
+    prompts: list[Sequence[Message]] = []
+    real = llamacpp_llm.stream
+
+    def counting(messages: Sequence[Message], **kwargs: Any) -> Iterator[str]:
+        prompts.append(messages)
+        yield from real(messages, **kwargs)
+
+    monkeypatch.setattr(llamacpp_llm, "stream", counting)
+    history = [Message("user", "What is HNSW?"),
+               Message("assistant", "HNSW is a graph index for nearest neighbour search.")]
+    follow_up = "And what does its ef_search setting do?"
+
+    answer = make_app(kb_data_dir).chat_engine(llamacpp_llm).ask(follow_up, history)
+    assert len(prompts) == 1  # the answer only
+    assert answer.search_query == f"What is HNSW? {follow_up}"
+    assert answer.sources[0].chunk.source == "vector-search-handbook.pdf"
+
+    prompts.clear()
+    make_app(kb_data_dir, query_rewrite="on").chat_engine(llamacpp_llm).ask(follow_up, history)
+    assert len(prompts) == 2 and "Standalone question:" in prompts[0][-1].content

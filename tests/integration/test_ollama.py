@@ -92,6 +92,23 @@ def test_streams_a_grounded_answer_with_citations(  # type: ignore[no-untyped-de
         assert answer.cited_sources()[0].chunk.source == "vector-search-handbook.pdf"
 
 
+def test_follow_up_is_rewritten_by_ollama_before_the_search(  # type: ignore[no-untyped-def]
+    ollama_server: OllamaServer, make_app, kb_data_dir
+) -> None:
+    """RAG_QUERY_REWRITE=auto: a capable model rewrites the follow-up (one chat request for
+    the rewrite, one for the answer)."""
+    if ollama_server.fake is None:
+        pytest.skip("counts the requests the fake server received")
+    engine = make_app(kb_data_dir).chat_engine(_llm(ollama_server))
+    history = [Message("user", "What is HNSW?"),
+               Message("assistant", "HNSW is a graph index for nearest neighbour search.")]
+    answer = engine.ask("And what does its ef_search setting do?", history)
+    chats = [r.json_body for r in ollama_server.fake.requests_to("/api/chat")]
+    assert len(chats) == 2 and answer.text
+    assert "Standalone question:" in chats[0]["messages"][-1]["content"]
+    assert "Standalone question:" not in chats[1]["messages"][-1]["content"]
+
+
 def test_missing_model_says_to_pull_it(ollama_server: OllamaServer) -> None:
     llm = _llm(ollama_server, model="no-such-model-xyz")
     with pytest.raises(ModelNotFoundError, match="ollama pull no-such-model-xyz"):

@@ -45,6 +45,7 @@ def test_an_unusable_rewrite_falls_back_to_the_previous_question() -> None:
         "",  # nothing
         "I'm sorry, I cannot help with that.",  # a refusal
         "The revenue in 2022 was 5 billion dollars [1].",  # an answer
+        "The revenue of Acme Corp in 2022 was higher.",  # an answer without a citation
         "What was the revenue of Acme Corp in 2021?",  # the old question echoed: 2022 lost
         "What about 2022?",  # nothing brought from the conversation
     ]:

@@ -42,3 +42,15 @@ def test_env_example_lists_every_setting() -> None:
     example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
     for name in Settings.model_fields:
         assert f"RAG_{name.upper()}=" in example, f"RAG_{name.upper()} missing from .env.example"
+
+
+def test_query_rewrite_is_auto_and_the_old_flag_values_still_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().query_rewrite == "auto"
+    for old, new in [("true", "on"), ("false", "off"), ("on", "on"), ("auto", "auto")]:
+        monkeypatch.setenv("RAG_QUERY_REWRITE", old)
+        assert load_settings().query_rewrite == new
+    monkeypatch.setenv("RAG_QUERY_REWRITE", "sometimes")
+    with pytest.raises(ConfigError, match="RAG_QUERY_REWRITE"):
+        load_settings()
