@@ -1,4 +1,5 @@
-"""Follow-up questions with the real embedded LLM, and the CLI's retrieval flags."""
+"""Follow-up questions over the real index (a scripted LLM rewrites and answers), and the
+CLI's retrieval flags."""
 
 from __future__ import annotations
 
@@ -9,25 +10,38 @@ import pytest
 
 from rag.chat import SourcesEvent
 from rag.types import Message
+from tests.fakes import ScriptedLLM
 
 pytestmark = pytest.mark.slow
 
+HISTORY = [
+    Message("user", "What is HNSW?"),
+    Message("assistant", "HNSW is a graph index for approximate nearest neighbour search."),
+]
+FOLLOW_UP = "And what does its ef_search setting do?"
+ANSWER = "It sets how many candidates the search keeps [1]."
 
+
+@pytest.mark.parametrize(
+    ("rewrite", "query"),
+    [
+        # a usable rewrite is the search query
+        ("What does the ef_search setting of HNSW control?",
+         "What does the ef_search setting of HNSW control?"),
+        # an answer instead of a question is not: the previous question is prepended
+        ("Sure! It controls the recall of the search.", f"What is HNSW? {FOLLOW_UP}"),
+    ],
+)
 def test_follow_up_is_searched_with_the_topic_of_the_conversation(  # type: ignore[no-untyped-def]
-    make_app, kb_data_dir, llamacpp_llm
+    make_app, kb_data_dir, rewrite: str, query: str
 ) -> None:
-    app = make_app(kb_data_dir)
-    engine = app.chat_engine(llamacpp_llm)
-    history = [
-        Message("user", "What is HNSW?"),
-        Message("assistant", "HNSW is a graph index for approximate nearest neighbour search."),
-    ]
-    first = next(iter(engine.stream_answer("And what does its ef_search setting do?", history)))
+    llm = ScriptedLLM([rewrite, ANSWER])
+    engine = make_app(kb_data_dir, query_rewrite="on").chat_engine(llm)
+    first = next(iter(engine.stream_answer(FOLLOW_UP, HISTORY)))
     assert isinstance(first, SourcesEvent)
-    # the LLM's rewrite when it is usable, else the previous question is prepended
-    assert first.search_query != "And what does its ef_search setting do?"
-    assert "ef_search" in first.search_query
+    assert first.search_query == query
     assert first.sources[0].chunk.source == "vector-search-handbook.pdf"
+    assert len(llm.calls) == 1  # the rewrite; the answer is asked once the sources are shown
 
 
 def test_search_command_takes_mode_and_source_glob(kb_data_dir: Path) -> None:
