@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from rag.types import RetrievedChunk
+from rag.types import RetrievedChunk, Source
 from rag.uploads import is_inside
 
 
@@ -25,11 +26,18 @@ def has_page_image(chunk: RetrievedChunk) -> bool:
     return path is not None and chunk.page is not None and path.suffix.lower() == ".pdf"
 
 
-def page_image(chunk: RetrievedChunk, *, width: int = 900) -> bytes | None:
-    """The cited page of a PDF source as PNG; ``None`` for other files or an unreadable page."""
+def page_image(chunk: RetrievedChunk, *, width: int = 900,
+               highlights: Sequence[str] = ()) -> bytes | None:
+    """The cited page of a PDF source as PNG, with a box around each text of ``highlights``
+    found on it; ``None`` for other files or an unreadable page."""
     path = source_file(chunk)
     if path is None or chunk.page is None or path.suffix.lower() != ".pdf":
         return None
     from ingest.pdf import render_page_png
 
-    return render_page_png(path, chunk.page, width=width)
+    return render_page_png(path, chunk.page, width=width, highlights=highlights)
+
+
+def evidence_texts(source: Source) -> tuple[str, ...]:
+    """The sentences of a source that support the answer, to be boxed on its page."""
+    return tuple(e.text for e in source.evidence if e.text.strip())
