@@ -1,7 +1,8 @@
 """Chat conversations, kept in a small SQLite database in the data directory.
 
-A conversation is a titled list of turns; an assistant turn also keeps its ``Answer`` (sources,
-search query, backend) as JSON, so a reopened conversation shows the same sources as before.
+A conversation is a titled list of turns; an assistant turn also keeps its ``Answer`` (sources
+with their evidence, search query, backend, mode, checked sentences) as JSON, so a reopened
+conversation shows the same sources, highlights and marks as before.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.types import Answer, Message, RetrievedChunk, Role, Source
+from rag.types import Answer, AnswerSentence, Evidence, Message, RetrievedChunk, Role, Source
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -122,7 +123,7 @@ class ConversationStore:
                 for role, content, a in rows]
 
     def add_turn(self, cid: str, role: Role, content: str, answer: Answer | None = None) -> None:
-        payload = json.dumps(answer.to_dict(), ensure_ascii=False) if answer else None
+        payload = json.dumps(answer_to_dict(answer), ensure_ascii=False) if answer else None
         with self._lock:
             now = self._now()
             self._db.execute("BEGIN")
@@ -149,8 +150,34 @@ class ConversationStore:
         return cur.rowcount > 0
 
 
+def answer_to_dict(answer: Answer) -> dict[str, Any]:
+    """What the store keeps for an assistant turn: ``Answer.to_dict`` and the checked sentences
+    (``to_dict`` lists only the unsupported ones)."""
+    return {**answer.to_dict(), "sentences": [s.to_dict() for s in answer.sentences]}
+
+
+def _evidence(data: Any) -> tuple[Evidence, ...]:
+    return tuple(
+        Evidence(start=int(e.get("start", 0)), end=int(e.get("end", 0)),
+                 text=str(e.get("text", "")), score=float(e.get("score", 0.0)))
+        for e in data or () if isinstance(e, dict)
+    )
+
+
+def _sentences(data: dict[str, Any]) -> list[AnswerSentence]:
+    if "sentences" in data:
+        return [AnswerSentence(text=str(s.get("text", "")),
+                               cited=tuple(int(n) for n in s.get("cited", ())),
+                               supported=bool(s.get("supported", True)))
+                for s in data["sentences"] or () if isinstance(s, dict)]
+    # written by Answer.to_dict alone: only the unsupported sentences are known
+    return [AnswerSentence(str(t), (), False) for t in data.get("unsupported", ()) or ()]
+
+
 def answer_from_dict(data: dict[str, Any]) -> Answer:
-    """The inverse of ``Answer.to_dict`` (what the store keeps for an assistant turn)."""
+    """The inverse of ``answer_to_dict`` (and of ``Answer.to_dict``, less the supported
+    sentences); answers stored before evidence and modes existed read as generated ones
+    without evidence."""
     sources = [
         Source(
             n=int(s["n"]),
@@ -163,6 +190,7 @@ def answer_from_dict(data: dict[str, Any]) -> Answer:
                 score=float(s.get("score", 0.0)),
                 root=str(s.get("root", "")),
             ),
+            evidence=_evidence(s.get("evidence")),
         )
         for s in data.get("sources", [])
     ]
@@ -174,4 +202,6 @@ def answer_from_dict(data: dict[str, Any]) -> Answer:
         refused=bool(data.get("refused", False)),
         backend=str(data.get("backend", "")),
         left_out=int(data.get("left_out", 0)),
+        mode="extract" if data.get("mode") == "extract" else "generate",
+        sentences=_sentences(data),
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from rag.conversations import TITLE_LENGTH, ConversationStore
-from rag.types import Answer, RetrievedChunk, Source
+from rag.conversations import TITLE_LENGTH, ConversationStore, answer_from_dict
+from rag.types import Answer, AnswerSentence, Evidence, RetrievedChunk, Source
 
 
 def _answer(question: str) -> Answer:
@@ -46,6 +47,41 @@ def test_a_conversation_reopens_with_its_turns_and_sources(tmp_path: Path) -> No
     assert (got.question, got.search_query, got.backend, got.refused) == (
         question, answer.search_query, "llamacpp:test", False)
     assert [m.role for m in (user.message(), assistant.message())] == ["user", "assistant"]
+
+
+def test_evidence_mode_and_checked_sentences_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite3"
+    store = ConversationStore(path)
+    answer = _answer("What does ef_search control?")
+    evidence = Evidence(0, 40, "ef_search sets the candidate list size.", 1.23456)
+    answer.sources[0] = Source(1, answer.sources[0].chunk, (evidence,))
+    answer.sentences = [AnswerSentence("It sets how many candidates a query keeps [1].", (1,), True),
+                        AnswerSentence("It was invented in 1850 [1].", (1,), False)]
+    extracted = Answer(question="q", text="Quoted from the documents:\n\n“x y z” [1]",
+                       sources=answer.sources[:1], mode="extract", backend="extract",
+                       sentences=[AnswerSentence("x y z", (1,), True)])
+    cid = store.create("q")
+    store.add_turn(cid, "assistant", answer.text, answer)
+    store.add_turn(cid, "assistant", extracted.text, extracted)
+    store.close()
+
+    got, quoted = (t.answer for t in ConversationStore(path).turns(cid))
+    assert got is not None and quoted is not None
+    assert got.mode == "generate" and quoted.mode == "extract"
+    assert got.sources[0].evidence == (Evidence(0, 40, evidence.text, 1.2346),)
+    assert got.sources[1].evidence == ()
+    assert got.sentences == answer.sentences
+    assert got.unsupported() == ["It was invented in 1850 [1]."]
+    assert quoted.sentences == extracted.sentences and quoted.backend == "extract"
+
+
+def test_answers_stored_before_evidence_existed_still_open() -> None:
+    old = {"question": "q", "answer": "a [1]", "backend": "llamacpp:x", "left_out": 0,
+           "sources": [{"n": 1, "text": "t", "source": "s.md", "page": None, "score": 0.5}]}
+    got = answer_from_dict(json.loads(json.dumps(old)))
+    assert got.mode == "generate" and got.sentences == [] and got.sources[0].evidence == ()
+    # Answer.to_dict alone (no "sentences"): its unsupported sentences are still known
+    assert answer_from_dict({**old, "unsupported": ["a [1]"]}).unsupported() == ["a [1]"]
 
 
 def test_most_recently_used_first_and_delete_removes_everything(tmp_path: Path) -> None:
