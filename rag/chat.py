@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
+from rag.evidence import EvidenceFinder, plain
 from rag.fusion import merge_neighbours
 from rag.llm import LLM
 from rag.prompts import (
@@ -22,7 +23,7 @@ from rag.prompts import (
     is_refusal,
 )
 from rag.retriever import Retrieval, RetrievalConfig, Retriever
-from rag.types import Answer, Message, RetrievedChunk, Source
+from rag.types import Answer, AnswerSentence, Message, RetrievedChunk, Source
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,24 @@ def left_out_note(count: int) -> str:
             "sooner (RAG_LOCAL_CONTEXT_TOKENS; Ollama gets them all).")
 
 
+def extract_note() -> str:
+    """What the UI and `rag ask` say under an extractive answer."""
+    return ("Quoted from the documents: no capable language model answers here, so the answer "
+            "is the passages' best sentences. For written answers run Ollama (`ollama pull "
+            "llama3.2`) or set RAG_GGUF_PATH to a GGUF model (RAG_ANSWER_MODE).")
+
+
 class ChatEngine:
+    """The answer pipeline. With ``llm`` None the answer is extracted from the evidence
+    sentences; with an LLM it is generated and each of its sentences checked against the
+    passages it cites."""
+
     def __init__(
         self,
         retriever: Retriever,
-        llm: LLM,
+        llm: LLM | None,
         *,
+        evidence: EvidenceFinder,
         top_k: int,
         min_score: float,
         temperature: float,
@@ -150,6 +163,7 @@ class ChatEngine:
     ) -> None:
         self.retriever = retriever
         self.llm = llm
+        self.evidence = evidence
         self.top_k = top_k
         self.min_score = min_score
         self.temperature = temperature
@@ -186,6 +200,14 @@ class ChatEngine:
     def search_query(self, question: str, history: Sequence[Message]) -> str:
         return rewrite_question(question, history, self.llm if self.rewrite_queries else None)
 
+    @property
+    def mode(self) -> str:
+        return "extract" if self.llm is None else "generate"
+
+    @property
+    def backend(self) -> str:
+        return self.llm.name if self.llm is not None else "extract"
+
     def stream_answer(
         self,
         question: str,
@@ -212,12 +234,25 @@ class ChatEngine:
         if budget is not None and merge:
             kept = merge_neighbours(kept)
         given = [Source(n=i + 1, chunk=h) for i, h in enumerate(kept)]
+        given, scored = self.evidence.attach(query, given) if given else (given, [])
+        if given and not self.evidence.is_answerable(scored):
+            log.info("no sentence of the %d passages answers %r: refused", len(given), query)
+            given = []  # the passages are about something else: refuse, do not answer from them
         yield SourcesEvent(given, query, left_out=left_out)
         answer = Answer(question=question, text="", sources=given, search_query=query,
-                        backend=self.llm.name, left_out=left_out)
+                        backend=self.backend, left_out=left_out,
+                        mode="extract" if self.llm is None else "generate")
         if not given:
             answer.text, answer.refused = REFUSAL, True
             yield TokenEvent(REFUSAL)
+            yield DoneEvent(answer)
+            return
+        if self.llm is None:
+            text, chosen = self.evidence.extract(scored, given)
+            yield TokenEvent(text)
+            answer.text = text
+            answer.sentences = [AnswerSentence(plain(c.span.text), (given[c.source].n,), True)
+                                for c in chosen]
             yield DoneEvent(answer)
             return
         pieces: list[str] = []
@@ -233,6 +268,8 @@ class ChatEngine:
             log.info("removed citations of sources that were not given: %s", sorted(invalid))
         answer.text = text or REFUSAL
         answer.refused = is_refusal(answer.text)
+        if not answer.refused:
+            answer.sentences, answer.sources = self.evidence.check(answer.text, given)
         yield DoneEvent(answer)
 
     def ask(

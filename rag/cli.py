@@ -156,10 +156,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.chat import DoneEvent, TokenEvent, left_out_note
+    from rag.chat import DoneEvent, TokenEvent, extract_note, left_out_note
 
     app = _app(args)
-    engine = app.chat_engine()
+    engine = app.chat_engine(extract=args.extract)
     answer = None
     for event in engine.stream_answer(
         args.question, k=args.k, mode=args.mode, source_glob=args.source
@@ -174,14 +174,25 @@ def cmd_ask(args: argparse.Namespace) -> int:
         _print_json(answer.to_dict())
         return 0
     sys.stdout.write("\n")
-    if answer.sources and not answer.refused:
+    if answer.refused:
+        return 0
+    unsupported = answer.unsupported()
+    if unsupported:
+        print("\nNot supported by the passages it cites (check before relying on it):")
+        for sentence in unsupported:
+            print(f"  ! {' '.join(sentence.split())}")
+    if answer.sources:
         cited = {s.n for s in answer.cited_sources()}
         print("\nSources:")
         for s in answer.sources:
             mark = "" if s.n in cited else "  (retrieved, not cited)"
             print(f"  {s.label()}{mark}")
+            for e in s.evidence[:1] if s.n in cited else ():
+                print(f"      evidence: \"{' '.join(e.text.split())}\"")
         if answer.left_out:
             print(f"  ({left_out_note(answer.left_out)})")
+    if answer.mode == "extract":
+        print(f"\n({extract_note()})")
     return 0
 
 
@@ -208,7 +219,8 @@ def collect_status(app: App) -> dict[str, Any]:
     status["documents_failed"] = counts.get("failed", 0)
     try:
         choice = app.llm_choice
-        status["llm"] = choice.llm.name
+        status["answer_mode"] = choice.mode
+        status["llm"] = choice.name
         status["llm_reason"] = choice.reason
     except RagError as exc:
         status["llm_error"] = str(exc)
@@ -309,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=None,
                    help="chunks retrieved for the model (default RAG_TOP_K; the in-process "
                    "model gets those within RAG_LOCAL_CONTEXT_TOKENS)")
+    p.add_argument("--extract", action="store_true",
+                   help="quote the passages' best sentences instead of asking a model "
+                   "(as RAG_ANSWER_MODE=extract)")
     _add_retrieval_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)

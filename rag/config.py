@@ -53,6 +53,14 @@ class Settings(BaseSettings):
         description="Cosine similarity below which a chunk is not relevant; when none is, "
         "the app says the documents do not contain the answer.",
     )
+    answer_mode: Literal["auto", "generate", "extract"] = Field(
+        "auto",
+        description="extract: the answer is the passages' best sentences, quoted with their "
+        "[n] (no LLM, well under a second); generate: the LLM writes it and each sentence is "
+        "checked against the passages it cites; auto: generate with Ollama or a GGUF model set "
+        "in RAG_GGUF_PATH, extract when the only model is the bundled SmolLM2-135M (its answers "
+        "are mostly wrong).",
+    )
     llm_backend: Literal["auto", "ollama", "llamacpp"] = Field(
         "auto", description="auto: Ollama when it answers and has the model, else the GGUF model."
     )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rag.chat import ChatEngine
     from rag.conversations import ConversationStore
     from rag.embeddings import Embedder
+    from rag.evidence import EvidenceFinder
     from rag.lexical import LexicalIndex
     from rag.llm import LLM
     from rag.retriever import RetrievalConfig, Retriever
@@ -25,10 +26,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+EXTRACT_NAME = "extract"  # the backend name of answers quoted from the documents
+
+
 @dataclass(frozen=True)
 class LLMChoice:
-    llm: LLM
+    llm: LLM | None  # None: answers are extracted from the evidence sentences
     reason: str  # why this backend: shown by `rag status` and the UI
+
+    @property
+    def name(self) -> str:
+        return self.llm.name if self.llm is not None else EXTRACT_NAME
+
+    @property
+    def mode(self) -> str:
+        return "extract" if self.llm is None else "generate"
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -115,19 +127,37 @@ def build_llamacpp(settings: Settings) -> LLM:
     return LlamaCppLLM(path, context_window=settings.context_window, threads=settings.llm_threads)
 
 
+_BUNDLED_ONLY = ("the only other model is the bundled SmolLM2-135M, whose answers are mostly "
+                 "wrong, so answers are quoted from the documents (RAG_ANSWER_MODE=generate "
+                 "makes it write them)")
+
+
 def choose_llm(settings: Settings) -> LLMChoice:
-    """``auto``: Ollama when it answers and has the model, else the in-process GGUF model."""
+    """Who answers, by RAG_ANSWER_MODE and RAG_LLM_BACKEND.
+
+    ``extract``: no LLM. ``generate``: Ollama when it answers (backend ``auto``), else the
+    in-process GGUF model. ``auto`` (the default): the same, except that when the only model
+    left is the bundled 135M one the answer is extracted instead.
+    """
     from rag.llm import OllamaLLM
 
+    mode = settings.answer_mode
+    if mode == "extract":
+        return LLMChoice(None, "RAG_ANSWER_MODE=extract")
     if settings.llm_backend == "ollama":
         return LLMChoice(build_ollama(settings), "RAG_LLM_BACKEND=ollama")
     if settings.llm_backend == "llamacpp":
+        if mode == "auto" and settings.gguf_path is None:
+            return LLMChoice(None, f"RAG_LLM_BACKEND=llamacpp: {_BUNDLED_ONLY}")
         return LLMChoice(build_llamacpp(settings), "RAG_LLM_BACKEND=llamacpp")
     probe = build_ollama(settings, timeout=3.0)
     assert isinstance(probe, OllamaLLM)
     try:
         probe.check()
     except LLMError as exc:
+        if mode == "auto" and settings.gguf_path is None:
+            log.info("answers are extracted: %s", exc)
+            return LLMChoice(None, f"auto: {exc} {_BUNDLED_ONLY}.")
         log.info("using the embedded model: %s", exc)
         return LLMChoice(build_llamacpp(settings), f"auto: {exc}")
     return LLMChoice(build_ollama(settings), f"auto: Ollama at {settings.ollama_host} answers")
@@ -200,17 +230,25 @@ class App:
         return choose_llm(self.settings)
 
     @property
-    def llm(self) -> LLM:
+    def llm(self) -> LLM | None:
+        """The LLM that writes answers; None when they are extracted."""
         return self.llm_choice.llm
 
-    def chat_engine(self, llm: LLM | None = None) -> ChatEngine:
-        """The answer pipeline; the in-process model gets at most ``local_context_tokens``
-        of passages (it reads them on the CPU before its first token)."""
+    @cached_property
+    def evidence(self) -> EvidenceFinder:
+        from rag.evidence import EvidenceFinder
+
+        return EvidenceFinder(self.embedder)
+
+    def chat_engine(self, llm: LLM | None = None, *, extract: bool = False) -> ChatEngine:
+        """The answer pipeline: ``llm``, or the chosen one (``extract``: none, quote the
+        evidence). The in-process model gets at most ``local_context_tokens`` of passages (it
+        reads them on the CPU before its first token)."""
         from rag.chat import ChatEngine, ContextBudget
         from rag.llm import LlamaCppLLM
 
         s = self.settings
-        llm = llm or self.llm
+        llm = None if extract else (llm or self.llm)
         budget = None
         in_process = isinstance(llm, LlamaCppLLM)
         if isinstance(llm, LlamaCppLLM) and s.local_context_tokens:
@@ -225,6 +263,7 @@ class App:
             min_score=s.min_score,
             temperature=s.temperature,
             max_tokens=s.max_answer_tokens,
+            evidence=self.evidence,
             rewrite_queries=rewrite,
             context_budget=budget,
         )

@@ -74,18 +74,49 @@ class RetrievedChunk:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """A sentence of a passage that supports the answer: ``chunk.text[start:end]``."""
+
+    start: int  # character offsets into the passage's text
+    end: int
+    text: str
+    score: float  # higher is better: the sentence's cosine to the question plus term overlap
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "text": self.text,
+                "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
 class Source:
     """A numbered citation: ``[n]`` in the answer points at this chunk."""
 
     n: int
     chunk: RetrievedChunk
+    evidence: tuple[Evidence, ...] = ()  # best first
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, **self.chunk.to_dict()}
+        return {"n": self.n, **self.chunk.to_dict(),
+                "evidence": [e.to_dict() for e in self.evidence]}
 
     def label(self) -> str:
         page = f", page {self.chunk.page}" if self.chunk.page is not None else ""
         return f"[{self.n}] {self.chunk.source}{page}"
+
+
+AnswerMode = Literal["extract", "generate"]
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of a generated answer and whether the passages it cites support it."""
+
+    text: str
+    cited: tuple[int, ...]  # the [n] markers in it
+    supported: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "cited": list(self.cited), "supported": self.supported}
 
 
 @dataclass
@@ -97,6 +128,8 @@ class Answer:
     refused: bool = False  # the documents do not contain the answer
     backend: str = ""
     left_out: int = 0  # passages retrieved but not given to the model (its context budget)
+    mode: AnswerMode = "generate"  # extract: quoted evidence sentences; generate: an LLM wrote it
+    sentences: list[AnswerSentence] = field(default_factory=list)  # generated answers, checked
 
     def cited_sources(self) -> list[Source]:
         from rag.prompts import cited_numbers
@@ -112,5 +145,12 @@ class Answer:
             "refused": self.refused,
             "backend": self.backend,
             "left_out": self.left_out,
+            "mode": self.mode,
             "sources": [s.to_dict() for s in self.sources],
+            "unsupported": self.unsupported(),
         }
+
+    def unsupported(self) -> list[str]:
+        """Sentences of a generated answer that no passage they cite supports (an answer with
+        no citation at all is unsupported as a whole)."""
+        return [s.text for s in self.sentences if not s.supported]

@@ -81,9 +81,18 @@ def cmd_eval_beir(args: argparse.Namespace) -> int:
     return 0
 
 
-def _answer_engine(app: Any, args: argparse.Namespace) -> Any:
-    engine = app.chat_engine()
-    return lambda q: engine.ask(q, mode=args.mode, source_glob=args.source)
+def _answer_engine(app: Any, args: argparse.Namespace, answer_mode: str) -> Any:
+    """``extract``: quoted evidence; ``generate``: the chosen LLM (the in-process one when no
+    Ollama answers, whatever RAG_ANSWER_MODE says); ``auto``: as `rag ask` would."""
+    from rag.factory import build_llamacpp
+
+    if answer_mode == "extract":
+        engine = app.chat_engine(extract=True)
+    elif answer_mode == "generate":
+        engine = app.chat_engine(app.llm or build_llamacpp(app.settings))
+    else:
+        engine = app.chat_engine()
+    return engine, lambda q: engine.ask(q, mode=args.mode, source_glob=args.source)
 
 
 def cmd_eval_qa(args: argparse.Namespace) -> int:
@@ -105,8 +114,11 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
     report["mode"] = args.mode or app.settings.retrieval_mode
     report["min_score"] = app.settings.min_score
     if args.answers:
-        report["answers"] = evaluate_answers(items, _answer_engine(app, args), progress)
-        report["answers"]["backend"] = app.llm.name
+        report["answers"] = {}
+        for answer_mode in args.answer_modes.split(","):
+            engine, ask = _answer_engine(app, args, answer_mode.strip())
+            got = evaluate_answers(items, ask, progress)
+            report["answers"][answer_mode.strip()] = {"backend": engine.backend, **got}
     if args.json:
         _print_json(report)
         return 0
@@ -121,9 +133,9 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
         mark = "  <- current" if abs(row["threshold"] - app.settings.min_score) < 1e-9 else ""
         print(f"    {row['threshold']:9.2f}  {_fmt(row['refused_unanswerable']):>20}  "
               f"{_fmt(row['refused_answerable']):>18}{mark}")
-    if args.answers:
-        print(f"  answers ({report['answers']['backend']}):")
-        for key, value in report["answers"].items():
+    for answer_mode, got in report.get("answers", {}).items():
+        print(f"  answers, {answer_mode} ({got['backend']}):")
+        for key, value in got.items():
             if key != "backend":
                 print(f"    {key:<22} {_fmt(value)}")
     return 0
@@ -146,6 +158,15 @@ def _flag(value: str) -> bool:
     if value.lower() in ("off", "false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
+
+
+def _answer_modes(value: str) -> str:
+    modes = [m.strip() for m in value.split(",") if m.strip()]
+    bad = [m for m in modes if m not in ("auto", "extract", "generate")]
+    if not modes or bad:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of auto, extract, generate; got {value!r}")
+    return ",".join(modes)
 
 
 def add_eval_parser(sub: Any) -> None:
@@ -175,7 +196,11 @@ def add_eval_parser(sub: Any) -> None:
 
     q = evals.add_parser("qa", help="hit@k of gold sources, refusal threshold sweep, answers")
     q.add_argument("file", help="JSON Lines: question, source (null: unanswerable), page, answer")
-    q.add_argument("--answers", action="store_true", help="also ask the LLM and check answers")
+    q.add_argument("--answers", action="store_true", help="also answer each question and check")
+    q.add_argument("--answer-modes", default="auto", metavar="MODES",
+                   type=_answer_modes,
+                   help="with --answers: comma-separated auto, extract, generate (default auto: "
+                   "as `rag ask` answers; generate uses the in-process model without Ollama)")
     q.add_argument("--mode", choices=MODES, help="override RAG_RETRIEVAL_MODE")
     q.add_argument("--source", metavar="GLOB", help="only search sources matching this glob")
     q.add_argument("--limit", type=int, default=0, help="only the first N questions")
