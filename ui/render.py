@@ -14,6 +14,8 @@ import math
 import re
 from collections.abc import Iterable
 
+from rag.types import AnswerSentence, Evidence
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 _MODEL_SPECIAL = re.compile(r"([\\\[\]<>$!:|])")
 # Where GFM's autolink literals start: before "://" of http(s), the dot after "www", an "@".
@@ -132,3 +134,145 @@ def highlighted_snippet(text: str, query: str, *, limit: int = 700) -> str:
 def short(text: str, limit: int = 160) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+# --- evidence and checked answers ----------------------------------------------------------------
+
+HIGHLIGHT = "orange-background"
+UNSUPPORTED_MARK = "⚠"
+UNSUPPORTED_NOTE = "not supported by the passage it cites"
+_WHITESPACE = re.compile(r"\s+")
+_RAW_CITATION = re.compile(r"\s*\[(\d{1,3})\]")
+_LEAD_MARKUP = re.compile(r"^(?:#{1,6}\s+|[-*+•]\s+|\d{1,3}[.)]\s+|>\s*)")
+
+
+def evidence_spans(text: str, evidence: Iterable[Evidence]) -> list[tuple[int, int]]:
+    """The evidence's ``(start, end)`` in ``text``, sorted and merged; offsets that do not point
+    at the evidence's text (a stored answer from another version of the passage) are looked up
+    by the text instead, and dropped when it is not there."""
+    spans = []
+    for e in evidence:
+        start, end = max(0, int(e.start)), min(len(text), int(e.end))
+        if start >= end or _flat(text[start:end]) != _flat(e.text):
+            start = text.find(e.text) if e.text.strip() else -1
+            if start < 0:
+                continue
+            end = start + len(e.text)
+        spans.append((start, end))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _flat(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _cut(text: str, lo: int, hi: int) -> tuple[int, int]:
+    """``lo``/``hi`` moved out to the nearest whitespace (no word cut in half)."""
+    while 0 < lo < len(text) and not text[lo - 1].isspace():
+        lo -= 1
+    while hi < len(text) and not text[hi].isspace():
+        hi += 1
+    return lo, hi
+
+
+def evidence_snippet(text: str, evidence: Iterable[Evidence], *, limit: int = 700) -> str:
+    """The passage as escaped Markdown, its evidence sentences highlighted (by their offsets).
+
+    A long passage is cut to about ``limit`` characters: a window around each evidence
+    sentence (windows that meet are joined; the rest elided with "…"); line breaks become
+    spaces. Without evidence the passage's beginning is shown, nothing highlighted (a guess
+    would look like evidence).
+    """
+    spans = evidence_spans(text, evidence)
+    windows: list[tuple[int, int]] = []
+    if spans:
+        share = limit // len(spans)
+        for start, end in spans:
+            end = min(end, start + max(share, limit // 2))  # a very long sentence is cut
+            room = max(0, share - (end - start))
+            lo, hi = _cut(text, max(0, start - room // 3), min(len(text), end + room - room // 3))
+            if windows and lo <= windows[-1][1]:
+                windows[-1] = (windows[-1][0], max(hi, windows[-1][1]))
+            else:
+                windows.append((lo, hi))
+    else:
+        windows = [_cut(text, 0, min(len(text), limit))]
+    pieces = []
+    for lo, hi in windows:
+        body = _highlighted(text, lo, hi, spans)
+        if body:
+            pieces.append(body)
+    if not pieces:
+        return ""
+    prefix = "… " if text[: windows[0][0]].strip() else ""
+    suffix = " …" if text[windows[-1][1]:].strip() else ""
+    return prefix + " … ".join(pieces) + suffix
+
+
+def _highlighted(text: str, lo: int, hi: int, spans: Iterable[tuple[int, int]]) -> str:
+    """``text[lo:hi]`` escaped, with the parts inside ``spans`` highlighted."""
+    parts, cursor = [], lo
+    for start, end in spans:
+        start, end = max(start, cursor), min(end, hi)
+        if start >= end:
+            continue
+        parts.append(escape_markdown(_WHITESPACE.sub(" ", text[cursor:start])))
+        piece = _WHITESPACE.sub(" ", text[start:end])
+        core = piece.strip()
+        lead, trail = piece[: len(piece) - len(piece.lstrip())], piece[len(piece.rstrip()):]
+        parts.append(f"{lead}:{HIGHLIGHT}[{escape_markdown(core)}]{trail}" if core else piece)
+        cursor = end
+    parts.append(escape_markdown(_WHITESPACE.sub(" ", text[cursor:hi])))
+    return "".join(parts).strip()
+
+
+def _model_text(text: str) -> str:
+    return _MODEL_SPECIAL.sub(r"\\\1", unlink(text))
+
+
+def unsupported_markdown(sentence: AnswerSentence) -> str:
+    """A sentence no cited passage supports: marked, its citations not shown as badges but
+    named in a note."""
+    text = _WHITESPACE.sub(" ", sentence.text).strip()
+    lead = _LEAD_MARKUP.match(text)
+    prefix = lead.group(0) if lead else ""
+    core = _RAW_CITATION.sub("", text[len(prefix):]).strip()
+    cited = " ".join(f"\\[{n}\\]" for n in sentence.cited)
+    note = f"{UNSUPPORTED_NOTE} {cited}" if cited else "not supported by the passages"
+    return (f"{_model_text(prefix)}:{HIGHLIGHT}[{UNSUPPORTED_MARK} {_model_text(core)}]"
+            f" :gray[({note})]")
+
+
+def checked_answer_markdown(text: str, numbers: Iterable[int],
+                            sentences: Iterable[AnswerSentence]) -> tuple[str, list[AnswerSentence]]:
+    """A generated answer as Markdown (see ``answer_markdown``) with its unsupported sentences
+    marked (``unsupported_markdown``), and the unsupported sentences that could not be found
+    in ``text`` (to be listed apart)."""
+    numbers = list(numbers)
+    found: list[tuple[int, int, AnswerSentence]] = []
+    missing: list[AnswerSentence] = []
+    cursor = 0
+    for s in sentences:
+        if s.supported or not s.text.strip():
+            continue
+        at = text.find(s.text, cursor)
+        if at < 0:
+            at = text.find(s.text)
+        if at < 0 or any(a < at + len(s.text) and at < b for a, b, _ in found):
+            missing.append(s)
+            continue
+        found.append((at, at + len(s.text), s))
+        cursor = at + len(s.text)
+    parts, cursor = [], 0
+    for start, end, s in sorted(found, key=lambda f: f[0]):
+        parts.append(answer_markdown(text[cursor:start], numbers))
+        parts.append(unsupported_markdown(s))
+        cursor = end
+    parts.append(answer_markdown(text[cursor:], numbers))
+    return "".join(parts), missing

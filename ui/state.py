@@ -13,7 +13,8 @@ from rag.factory import App, LLMChoice, build_llamacpp, build_ollama
 from rag.llm import LLM, OllamaLLM
 from ui.render import escape_markdown
 
-__all__ = ["escape_markdown", "get_app", "get_llm_choice", "llm_named", "model_options"]
+__all__ = ["EXTRACT", "escape_markdown", "get_app", "get_llm_choice", "llm_named", "model_label",
+           "model_options"]
 
 log = logging.getLogger(__name__)
 
@@ -51,30 +52,56 @@ def _embedded_llm() -> LLM:
     return build_llamacpp(get_app().settings)
 
 
-def model_options() -> list[str]:
-    """The models the chat can use: Ollama's list when it answers, else the embedded model.
+EXTRACT = "extract"  # the model option for answers quoted from the documents (no LLM)
+EMBEDDED = "llamacpp:embedded"
 
-    The backend picked at start (``get_llm_choice``) comes first, so it is the default.
+
+def in_process_available() -> bool:
+    """Whether llama-cpp-python is installed (an optional extra), so the GGUF model can run."""
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def model_label(name: str) -> str:
+    """How a ``model_options`` entry reads in the picker."""
+    if name == EXTRACT:
+        return "Quoted from the documents (extract)"
+    if name == EMBEDDED:
+        return "In-process model (llamacpp)"
+    return name
+
+
+def model_options() -> list[str]:
+    """What can answer in the chat: quoting the documents (``extract``, always), the models
+    Ollama serves when it answers, and the in-process model when llama-cpp-python is installed.
+
+    The choice made at start (``get_llm_choice``) comes first, so it is the default.
     """
     options: list[str] = []
     with contextlib.suppress(RagError):
-        options.append(get_llm_choice().llm.name)
+        options.append(get_llm_choice().name)
+    options.append(EXTRACT)
     settings = get_app().settings
     if settings.llm_backend != "llamacpp":
         models, _ = ollama_models(settings.ollama_host)
         options += [f"ollama:{m}" for m in models]
-    if settings.llm_backend != "ollama" and not any(o.startswith("llamacpp:") for o in options):
-        options.append("llamacpp:embedded")
+    if (settings.llm_backend != "ollama" and in_process_available()
+            and not any(o.startswith("llamacpp:") for o in options)):
+        options.append(EMBEDDED)
     return list(dict.fromkeys(options))
 
 
-def llm_named(name: str) -> LLM:
-    """The LLM for a ``model_options`` entry (the one picked at start is reused, not rebuilt)."""
+def llm_named(name: str) -> LLM | None:
+    """The LLM for a ``model_options`` entry; None for ``extract`` (the one picked at start is
+    reused, not rebuilt)."""
+    if name == EXTRACT:
+        return None
     try:
         choice = get_llm_choice()
     except RagError:
         choice = None
-    if choice is not None and choice.llm.name == name:
+    if choice is not None and choice.llm is not None and choice.name == name:
         return choice.llm
     if name.startswith("ollama:"):
         return _ollama_llm(name.removeprefix("ollama:"))

@@ -1,15 +1,22 @@
-"""The chat page, headless with Streamlit's AppTest, against the real index and embedded LLM."""
+"""The chat page, headless with Streamlit's AppTest, against the real index: answers quoted from
+the documents (no Ollama: the default), written by a scripted Ollama (the protocol server in
+tests/fake_ollama.py) and by the in-process model."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from rag.chat import extract_note
 from rag.config import Settings
+from rag.evidence import EXTRACT_LABEL
 from tests.conftest import KNOWLEDGE_BASE, closed_port, make_settings
+from tests.fake_ollama import FakeOllama
 from tests.ui.conftest import APP
 
 pytestmark = pytest.mark.slow
@@ -28,9 +35,24 @@ def _sidebar_titles(at: AppTest) -> list[str]:
             if (b.key or "").startswith("open_")]
 
 
-def test_question_gets_a_cited_answer_kept_as_a_conversation(open_app: OpenApp) -> None:
+def _markdown(block: object) -> str:
+    return " ".join(md.value for md in block.markdown)  # type: ignore[attr-defined]
+
+
+def _highlights(block: object) -> list[str]:
+    """The highlighted passages of the source cards, unescaped."""
+    return [h.replace("\\", "") for h in re.findall(r":orange-background\[(.+?)\](?= |$)",
+                                                      _markdown(block))]
+
+
+def test_question_gets_a_quoted_answer_with_evidence_kept_as_a_conversation(
+    open_app: OpenApp,
+) -> None:
     at = open_app()
-    assert "llamacpp:" in _text(at.sidebar)  # Ollama does not answer: the embedded model does
+    # No Ollama and only the bundled model: answers are quoted from the documents.
+    assert "Quoted from the documents (extract)" in _text(at.sidebar)
+    assert "llamacpp" not in _text(at.sidebar).split("Conversations")[0]
+    assert at.sidebar.selectbox(key="model").value == "extract"
     assert _sidebar_titles(at) == []
 
     question = "What does the ef_search parameter of HNSW control?"
@@ -39,9 +61,17 @@ def test_question_gets_a_cited_answer_kept_as_a_conversation(open_app: OpenApp) 
     assert [m.name for m in at.chat_message] == ["user", "assistant"]
     assistant = at.chat_message[1]
     shown = _text(assistant)
+    assert shown.startswith(EXTRACT_LABEL)  # the answer says it is quoted
+    assert "Mode: extract" in shown and extract_note().replace("`", "") in shown.replace("`", "")
+    assert "more passages were found" not in shown  # no model, no context budget
     assert "vector-search-handbook.pdf" in shown  # the numbered sources under the answer
-    assert ":blue-badge[1]" in " ".join(md.value for md in assistant.markdown)  # source [1]
-    assert ":orange-background[" in " ".join(md.value for md in assistant.markdown)  # highlight
+    assert ":blue-badge[1]" in _markdown(assistant)  # source [1]
+    # The best quoted sentence is evidence, highlighted in its source card.
+    quoted = re.findall(r"“(.+?)”", assistant.markdown[0].value.replace("\\", ""))
+    highlighted = _highlights(assistant)
+    assert quoted and highlighted, (quoted, highlighted)
+    assert any(quoted[0][-40:] in h for h in highlighted), (quoted, highlighted)
+    assert "ef_search" in " ".join(highlighted)
     assert _sidebar_titles(at) == [question]  # kept, listed to reopen
 
     # A cited PDF page can be shown as it looks in the file, on demand.
@@ -52,6 +82,7 @@ def test_question_gets_a_cited_answer_kept_as_a_conversation(open_app: OpenApp) 
     caption = image.proto.imgs[0].caption  # type: ignore[attr-defined]
     assert caption.startswith("vector-search-handbook.pdf, page ")
     assert str(KNOWLEDGE_BASE.resolve() / "vector-search-handbook.pdf") in caption
+    assert caption.endswith("boxed: the evidence")  # the highlighted sentences, on the page
 
     # A short follow-up is searched together with the conversation; the page shows the query.
     at.chat_input[0].set_value("And its default value?").run()
@@ -71,6 +102,8 @@ def test_question_gets_a_cited_answer_kept_as_a_conversation(open_app: OpenApp) 
     fresh.sidebar.button(key=open_key).click().run()
     assert [m.name for m in fresh.chat_message] == ["user", "assistant"] * 2
     assert "vector-search-handbook.pdf" in _text(fresh.chat_message[1])
+    assert _highlights(fresh.chat_message[1]) == highlighted  # the evidence was kept too
+    assert "Mode: extract" in _text(fresh.chat_message[1])
 
     fresh.sidebar.button(key=open_key.replace("open_", "delete_")).click().run()
     assert _sidebar_titles(fresh) == []
@@ -80,14 +113,75 @@ def test_question_gets_a_cited_answer_kept_as_a_conversation(open_app: OpenApp) 
 def test_passages_left_out_for_the_in_process_model_are_counted_under_the_answer(
     open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("RAG_ANSWER_MODE", "generate")  # the bundled model writes the answer
     monkeypatch.setenv("RAG_LOCAL_CONTEXT_TOKENS", "10")  # only the best passage fits
     monkeypatch.setenv("RAG_MAX_ANSWER_TOKENS", "32")
     at = open_app()
+    assert at.sidebar.selectbox(key="model").value.startswith("llamacpp:")
     at.chat_input[0].set_value("What does the ef_search parameter of HNSW control?").run()
     assert not at.exception, at.exception
     assistant = at.chat_message[1]
     assert "more passages were found but not given to the in-process model" in _text(assistant)
     assert next(e.label for e in assistant.expander).endswith("(1)")  # "Sources (1)"
+    # Whatever the model wrote (not asserted: it differs between CPUs), it is said who wrote it.
+    assert "Mode: generate" in _text(assistant)
+
+
+def _grounded_then_invented(messages: list[dict[str, Any]]) -> str:
+    """A reply citing the prompt's ef_search passage twice: first for what it says, then for a
+    claim it does not make."""
+    prompt = messages[-1]["content"]
+    found = re.search(r"^\[(\d+)\] \(.*\n(?:.*\n)*?.*ef_search \(called ef", prompt, re.M)
+    if found is None:
+        return "I don't know."
+    n = found.group(1)
+    return (f"ef_search is the size of the dynamic candidate list kept during a query [{n}]. "
+            f"It was designed on the Moon in 1850 by a committee of penguins [{n}].")
+
+
+INVENTED = "It was designed on the Moon in 1850 by a committee of penguins."
+
+
+def test_a_generated_sentence_its_passage_does_not_support_is_marked(
+    open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeOllama(reply=_grounded_then_invented) as ollama:
+        monkeypatch.setenv("RAG_OLLAMA_HOST", ollama.host)
+        at = open_app()
+        assert at.sidebar.selectbox(key="model").value == "ollama:llama3.2"
+        options = at.sidebar.selectbox(key="model").options
+        assert "Quoted from the documents (extract)" in options
+        at.chat_input[0].set_value("What does the ef_search parameter of HNSW control?").run()
+        assert not at.exception, at.exception
+    assistant = at.chat_message[1]
+    answer = assistant.markdown[0].value
+    # The supported sentence keeps its badge; the invented one is marked and has none.
+    assert answer.startswith("ef_search is the size of the dynamic candidate list kept during "
+                             "a query :blue-badge[")
+    marked = re.search(r":orange-background\[⚠ (.+?)\] :gray\[\((.+?)\)\]", answer)
+    assert marked is not None, answer
+    assert marked.group(1).replace("\\", "") == INVENTED
+    assert marked.group(2).startswith("not supported by the passage it cites")
+    assert answer.count(":blue-badge[") == 1
+    shown = _text(assistant)
+    assert "⚠ marks a sentence not supported by the passage it cites" in shown
+    assert "Mode: generate · written by ollama:llama3.2" in shown
+    assert not assistant.warning  # it does cite
+
+
+def test_a_generated_answer_without_any_citation_is_flagged(
+    open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reply = "ef_search is the size of the dynamic candidate list kept during a query."
+    with FakeOllama(reply=lambda messages: reply) as ollama:
+        monkeypatch.setenv("RAG_OLLAMA_HOST", ollama.host)
+        at = open_app()
+        at.chat_input[0].set_value("What does the ef_search parameter of HNSW control?").run()
+        assert not at.exception, at.exception
+    assistant = at.chat_message[1]
+    assert ":blue-badge[" not in assistant.markdown[0].value
+    [warning] = assistant.warning
+    assert "cites no passage" in warning.value
 
 
 def test_llm_unreachable_says_how_to_fix_and_the_page_works(
@@ -125,7 +219,7 @@ def test_chroma_unreachable_says_how_to_fix_and_the_rest_works(
 
 def test_status_page_shows_backend_index_and_versions(open_app: OpenApp, data_dir: Path) -> None:
     at = open_app("pages/status.py")
-    assert "llamacpp:SmolLM2" in at.success[0].value.replace("\\", "")
+    assert "Answering with **extract**" in at.success[0].value.replace("\\", "")
     assert any("ollama serve" in w.value for w in at.warning)  # why not Ollama, and the fix
     from rag.factory import App
 

@@ -11,20 +11,39 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from rag.chat import ChatEngine, DoneEvent, SourcesEvent, TokenEvent, left_out_note
+from rag.chat import (
+    ChatEngine,
+    DoneEvent,
+    SourcesEvent,
+    TokenEvent,
+    extract_note,
+    left_out_note,
+)
 from rag.conversations import ConversationStore, Turn
 from rag.errors import RagError
 from rag.factory import App
 from rag.retriever import MODES, Mode
-from rag.types import Answer, Message, RetrievedChunk
+from rag.types import Answer, Message, RetrievedChunk, Source
 from ui.render import (
+    UNSUPPORTED_MARK,
+    UNSUPPORTED_NOTE,
     answer_markdown,
+    checked_answer_markdown,
     citation_badge,
     escape_markdown,
-    highlighted_snippet,
+    evidence_snippet,
     message_markdown,
+    unsupported_markdown,
 )
-from ui.state import get_app, get_llm_choice, llm_named, model_options, ollama_models
+from ui.state import (
+    EXTRACT,
+    get_app,
+    get_llm_choice,
+    llm_named,
+    model_label,
+    model_options,
+    ollama_models,
+)
 
 CURSOR = " ▌"
 
@@ -77,8 +96,11 @@ def settings_panel(app: App) -> ChatOptions:
     s = app.settings
     with st.expander("Answer settings", icon=":material/tune:", expanded=False):
         options = model_options()
-        model = st.selectbox("Model", options, key="model",
-                             help="Ollama's models when it answers, else the embedded model.")
+        model = st.selectbox(
+            "Answered by", options, key="model", format_func=model_label,
+            help="Quoted from the documents: the passages' best sentences, no language model. "
+            "Or a model that writes the answer (Ollama's when it answers, the in-process one); "
+            "its sentences are checked against the passages they cite.")
         top_k = int(st.slider(
             "Passages given to the model (top-k)", 1, 20, min(s.top_k, 20), key="top_k",
             help="The in-process model is given only those within RAG_LOCAL_CONTEXT_TOKENS "
@@ -113,14 +135,19 @@ def llm_status(app: App) -> None:
     except RagError as exc:
         st.error(message_markdown(str(exc)), icon=":material/error:")
         return
-    st.caption(f":material/smart_toy: {escape_markdown(choice.llm.name)}")
+    st.caption(f":material/smart_toy: {escape_markdown(model_label(choice.name))}")
     if s.llm_backend == "ollama":
         _, problem = ollama_models(s.ollama_host)
         if problem:
             st.error(message_markdown(problem), icon=":material/cloud_off:")
-    elif s.llm_backend == "auto" and choice.llm.name.startswith("llamacpp:"):
+    elif s.llm_backend == "auto" and choice.llm is None and s.answer_mode == "auto":
         st.caption(message_markdown(
-            f"Ollama does not answer at {s.ollama_host}: the small embedded model answers. For "
+            f"Ollama does not answer at {s.ollama_host}, so answers are quoted from the "
+            f"documents. For written answers run `ollama serve` and `ollama pull "
+            f"{s.ollama_model}`, or set `RAG_GGUF_PATH` to a GGUF model."))
+    elif s.llm_backend == "auto" and choice.name.startswith("llamacpp:"):
+        st.caption(message_markdown(
+            f"Ollama does not answer at {s.ollama_host}: the in-process model answers. For "
             f"better answers run `ollama serve` and `ollama pull {s.ollama_model}`."))
 
 
@@ -138,21 +165,24 @@ def sidebar(app: App) -> ChatOptions:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _page_png(root: str, source: str, page: int, mtime_ns: int) -> bytes | None:
-    """A cited PDF page as PNG, cached per file version (``mtime_ns``)."""
+def _page_png(root: str, source: str, page: int, mtime_ns: int,
+              highlights: tuple[str, ...] = ()) -> bytes | None:
+    """A cited PDF page as PNG with its evidence boxed, cached per file version (``mtime_ns``)
+    and evidence."""
     from rag.preview import page_image
 
     return page_image(RetrievedChunk(id="", text="", source=source, page=page, heading="",
-                                      score=0.0, root=root))
+                                      score=0.0, root=root), highlights=highlights)
 
 
-def source_actions(chunk: RetrievedChunk, key: str) -> None:
+def source_actions(source: Source, key: str) -> None:
     """The source's file to download (the browser opens it), and for a PDF the cited page
-    shown as it looks in the file."""
+    shown as it looks in the file, a box around each evidence sentence."""
     import mimetypes
 
-    from rag.preview import has_page_image, source_file
+    from rag.preview import evidence_texts, has_page_image, source_file
 
+    chunk = source.chunk
     path = source_file(chunk)
     if path is None:  # moved or deleted since it was indexed, or an answer from an old index
         return
@@ -167,11 +197,13 @@ def source_actions(chunk: RetrievedChunk, key: str) -> None:
     if not show:
         return
     assert chunk.page is not None
-    image = _page_png(chunk.root, chunk.source, chunk.page, path.stat().st_mtime_ns)
+    highlights = evidence_texts(source)
+    image = _page_png(chunk.root, chunk.source, chunk.page, path.stat().st_mtime_ns, highlights)
     if image is None:
         st.caption("This page cannot be shown: the file changed or needs a password.")
         return
-    st.image(image, caption=f"{chunk.source}, page {chunk.page} ({path})")
+    boxed = " · boxed: the evidence" if highlights else ""
+    st.image(image, caption=f"{chunk.source}, page {chunk.page} ({path}){boxed}")
 
 
 def render_sources(answer: Answer, key: str = "live") -> None:
@@ -180,7 +212,7 @@ def render_sources(answer: Answer, key: str = "live") -> None:
     often enough that the user should be able to look."""
     if not answer.sources:
         return
-    if answer.left_out:
+    if answer.left_out and answer.mode == "generate":
         st.caption(f":material/speed: {left_out_note(answer.left_out)}")
     cited = {s.n for s in answer.cited_sources()}
     label = "Passages searched" if answer.refused else "Sources"
@@ -193,16 +225,53 @@ def render_sources(answer: Answer, key: str = "live") -> None:
                 st.markdown(f"{citation_badge(s.n)} **{escape_markdown(s.chunk.source)}**{page}"
                             f" · score {s.chunk.score:.2f}{mark}")
                 heading = f"{escape_markdown(s.chunk.heading)} — " if s.chunk.heading else ""
-                query = f"{answer.question} {answer.text}"
                 st.markdown(f":gray[{heading}]" * bool(heading) +
-                            highlighted_snippet(s.chunk.text, query))
-                source_actions(s.chunk, f"{key}_{s.n}")
+                            evidence_snippet(s.chunk.text, s.evidence))
+                source_actions(s, f"{key}_{s.n}")
+
+
+def mode_caption(answer: Answer) -> None:
+    """Which mode answered: quoted from the documents (and how to get written answers), or
+    written by a model (and whether its sentences were checked)."""
+    if answer.refused or not answer.backend:
+        return
+    if answer.mode == "extract":
+        st.caption(f":material/format_quote: Mode: extract · {message_markdown(extract_note())}")
+        return
+    checked = ("; each sentence checked against the passages it cites" if answer.sentences
+               else "")
+    st.caption(f":material/edit_note: Mode: generate · written by "
+               f"{escape_markdown(answer.backend)}{checked}")
+
+
+def answer_text(answer: Answer) -> None:
+    """The finished answer: a generated one with its unsupported sentences marked (never with
+    citation badges), and a warning when it cites nothing at all."""
+    numbers = [s.n for s in answer.sources]
+    if answer.mode != "generate" or answer.refused or not answer.sentences:
+        st.markdown(answer_markdown(answer.text, numbers))
+        mode_caption(answer)
+        return
+    if not any(s.cited for s in answer.sentences):
+        st.markdown(answer_markdown(answer.text, numbers))
+        st.warning("This answer cites no passage, so none of it could be checked against the "
+                   "documents: read the sources before relying on it.", icon=":material/warning:")
+        mode_caption(answer)
+        return
+    text, missing = checked_answer_markdown(answer.text, numbers, answer.sentences)
+    st.markdown(text)
+    if answer.unsupported():
+        st.caption(f"{UNSUPPORTED_MARK} marks a sentence {UNSUPPORTED_NOTE}: check it against "
+                   "the sources before relying on it.")
+    for s in missing:
+        st.caption(unsupported_markdown(s))
+    mode_caption(answer)
 
 
 def render_answer(answer: Answer, key: str) -> None:
     if answer.search_query and answer.search_query.strip() != answer.question.strip():
         st.caption(f":material/search: Searched for: {escape_markdown(answer.search_query)}")
-    st.markdown(answer_markdown(answer.text, [s.n for s in answer.sources]))
+    answer_text(answer)
     render_sources(answer, key)
 
 
@@ -219,7 +288,10 @@ def render_turn(turn: Turn, key: str) -> None:
 
 def build_engine(app: App, options: ChatOptions) -> ChatEngine:
     """The engine with the sidebar's model and temperature."""
-    engine = app.chat_engine(llm_named(options.model) if options.model else None)
+    if options.model == EXTRACT:
+        engine = app.chat_engine(extract=True)
+    else:
+        engine = app.chat_engine(llm_named(options.model) if options.model else None)
     engine.temperature = options.temperature
     return engine
 
@@ -244,7 +316,8 @@ def stream_answer(app: App, question: str, history: list[Message], options: Chat
         elif isinstance(event, DoneEvent):
             answer = event.answer
     assert answer is not None
-    placeholder.markdown(answer_markdown(answer.text, numbers))
+    with placeholder.container():
+        answer_text(answer)
     render_sources(answer)
     return answer
 

@@ -52,7 +52,9 @@ def main() -> None:
     st.subheader("Language model")
     try:
         choice = get_llm_choice()
-        st.success(f"Answering with **{escape_markdown(choice.llm.name)}**",
+        how = ("answers are quoted from the documents, no language model"
+               if choice.llm is None else "a model writes the answers, each sentence checked")
+        st.success(f"Answering with **{escape_markdown(choice.name)}** ({how})",
                    icon=":material/smart_toy:")
         if not choice.reason.startswith("auto: Ollama is not"):
             st.caption(message_markdown(choice.reason))
