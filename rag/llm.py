@@ -196,8 +196,9 @@ class LlamaCppLLM:
             from llama_cpp import Llama
         except ImportError as exc:
             raise LLMError(
-                "llama-cpp-python is not installed: run `make setup` (or pip install "
-                "llama-cpp-python), or use Ollama with RAG_LLM_BACKEND=ollama."
+                "llama-cpp-python is not installed (the in-process model is an optional extra): "
+                "run `make setup-llm` (or pip install -e '.[llm]'), or use Ollama with "
+                "RAG_LLM_BACKEND=ollama."
             ) from exc
         self.path = path
         self.name = f"llamacpp:{path.name}"
