@@ -1,5 +1,6 @@
-"""Shared fixtures. Real components: Chroma in a temp dir, the real embedding model, the real
-in-process LLM. Expensive models load once per test session."""
+"""Shared fixtures. Real components: Chroma in a temp dir and the real embedding model, loaded
+once per test session. Answers come from tests/fakes.py's ScriptedLLM (what the bundled model
+writes differs between CPUs); test_llamacpp_smoke.py loads the in-process model itself."""
 
 from __future__ import annotations
 
@@ -74,13 +75,6 @@ def torch_embedder():  # type: ignore[no-untyped-def]
     from rag.embeddings import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(DEFAULT_EMBEDDING_MODEL)
-
-
-@pytest.fixture(scope="session")
-def llamacpp_llm():  # type: ignore[no-untyped-def]
-    from rag.factory import build_llamacpp
-
-    return build_llamacpp(make_settings(Path("unused")))
 
 
 @pytest.fixture
