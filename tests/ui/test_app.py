@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -18,6 +17,7 @@ from rag.evidence import EXTRACT_LABEL
 from tests.conftest import KNOWLEDGE_BASE, closed_port, make_settings
 from tests.fake_ollama import FakeOllama
 from tests.ui.conftest import APP
+from tests.ui.scripted import INVENTED, grounded_then_invented
 
 pytestmark = pytest.mark.slow
 
@@ -127,25 +127,10 @@ def test_passages_left_out_for_the_in_process_model_are_counted_under_the_answer
     assert "Mode: generate" in _text(assistant)
 
 
-def _grounded_then_invented(messages: list[dict[str, Any]]) -> str:
-    """A reply citing the prompt's ef_search passage twice: first for what it says, then for a
-    claim it does not make."""
-    prompt = messages[-1]["content"]
-    found = re.search(r"^\[(\d+)\] \(.*\n(?:.*\n)*?.*ef_search \(called ef", prompt, re.M)
-    if found is None:
-        return "I don't know."
-    n = found.group(1)
-    return (f"ef_search is the size of the dynamic candidate list kept during a query [{n}]. "
-            f"It was designed on the Moon in 1850 by a committee of penguins [{n}].")
-
-
-INVENTED = "It was designed on the Moon in 1850 by a committee of penguins."
-
-
 def test_a_generated_sentence_its_passage_does_not_support_is_marked(
     open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with FakeOllama(reply=_grounded_then_invented) as ollama:
+    with FakeOllama(reply=grounded_then_invented) as ollama:
         monkeypatch.setenv("RAG_OLLAMA_HOST", ollama.host)
         at = open_app()
         assert at.sidebar.selectbox(key="model").value == "ollama:llama3.2"

@@ -1,6 +1,8 @@
 """The browser app in a real browser: `rag ui` served on a free port, Debian's Chromium driven
-by Playwright. Asks a question, watches the answer stream in and its sources appear, visits
-every page, and saves a screenshot of each into docs/screenshots/ (README shows them).
+by Playwright. Asks a question (no Ollama: the answer is quoted from the documents), shows the
+cited PDF page with its evidence boxed, visits every page; then, with the Ollama protocol server
+(tests/fake_ollama.py) scripted to invent a claim, watches a written answer stream in with that
+claim marked. Saves screenshots into docs/screenshots/ (README shows them).
 
 Needs /usr/bin/chromium (`apt-get install chromium`; `.ci/run` installs it). Playwright's own
 browser download is not used.
@@ -15,20 +17,23 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rag.evidence import EXTRACT_LABEL
 from tests.conftest import KNOWLEDGE_BASE, ROOT, closed_port, rag_env
+from tests.fake_ollama import FakeOllama
+from tests.ui.scripted import INVENTED, QUESTION, SUPPORTED, grounded_then_invented
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 RAG = ROOT / ".venv" / "bin" / "rag"
-QUESTION = "What does the ef_search parameter of HNSW control?"
+SHORT_QUESTION = "What does ef_search control?"
 CURSOR = "▌"  # ui/pages/chat.py shows it after the text while the answer streams
 WAIT_MS = 600_000  # generous: the embedded model on a loaded 2-core machine is slow
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -54,9 +59,13 @@ def _chunks(data_dir: Path) -> int:
         manifest.close()
 
 
+Serve = Callable[..., str]
+
+
 @pytest.fixture
-def server(data_dir: Path, tmp_path: Path) -> Iterator[str]:
-    """`rag ui` on a free port over a copy of the ingested knowledge base; its URL."""
+def serve(data_dir: Path, tmp_path: Path) -> Iterator[Serve]:
+    """``serve(**env)``: `rag ui` on a free port over a copy of the ingested knowledge base,
+    with ``env`` added to its environment; its URL."""
     if not CHROMIUM.exists():
         pytest.skip(f"no {CHROMIUM}: install Debian's Chromium (apt-get install chromium) to run "
                     "the browser tests; .ci/run does")
@@ -64,32 +73,45 @@ def server(data_dir: Path, tmp_path: Path) -> Iterator[str]:
                         "pip install -e '.[dev]'")
     # The project's Streamlit config (light theme, minimal toolbar), without the checkout's .env.
     shutil.copytree(ROOT / ".streamlit", tmp_path / ".streamlit")
-    port = closed_port()
-    url = f"http://127.0.0.1:{port}"
-    # Short answers: the test checks that one streams and cites, not how long it is.
-    env = rag_env(data_dir, RAG_MAX_ANSWER_TOKENS="96", RAG_UPLOAD_MAX_MB="50")
-    log = (tmp_path / "rag-ui.log").open("wb")
-    process = subprocess.Popen(
-        [str(RAG), "ui", "--port", str(port), "--address", "127.0.0.1"], cwd=tmp_path, env=env,
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
+    started: list[tuple[subprocess.Popen[bytes], Any]] = []
+
+    def _serve(**extra: str) -> str:
+        port = closed_port()
+        url = f"http://127.0.0.1:{port}"
+        env = rag_env(data_dir, RAG_UPLOAD_MAX_MB="50", **extra)
+        log_path = tmp_path / f"rag-ui-{port}.log"
+        log = log_path.open("wb")
+        process = subprocess.Popen(
+            [str(RAG), "ui", "--port", str(port), "--address", "127.0.0.1"], cwd=tmp_path,
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        started.append((process, log))
         deadline = time.monotonic() + 180
         while not _serving(url):
             if process.poll() is not None or time.monotonic() > deadline:
                 log.flush()
                 pytest.fail(f"`rag ui` did not serve {url}:\n"
-                            + (tmp_path / "rag-ui.log").read_text(errors="replace")[-3000:])
+                            + log_path.read_text(errors="replace")[-3000:])
             time.sleep(0.5)
-        yield url
+        return url
+
+    try:
+        yield _serve
     finally:
-        os.killpg(process.pid, signal.SIGTERM)  # rag ui and the streamlit it started
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+        for process, log in started:
+            os.killpg(process.pid, signal.SIGTERM)  # rag ui and the streamlit it started
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            log.close()
+
+
+@pytest.fixture
+def server(serve: Serve) -> str:
+    """`rag ui` with no Ollama answering (answers quoted from the documents); its URL."""
+    return serve()
 
 
 def _main_text(page: Any) -> str:
@@ -101,17 +123,29 @@ def _open_page(page: Any, name: str) -> None:
     page.wait_for_url(f"**/{name.lower()}")
 
 
-def _screenshot(page: Any, name: str, *, top: Any = None) -> None:
+def _screenshot(page: Any, name: str, *, top: Any = None, block: str = "start") -> None:
     """Once the script run is over (no "Running…" widget) and tables have drawn; ``top``: an
-    element scrolled to the top first."""
+    element scrolled into view first (to the top, or ``block="center"``)."""
     from playwright.sync_api import expect
 
     expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
     page.wait_for_timeout(500)  # data frames draw on a canvas after they appear
     if top is not None:
-        top.evaluate("e => e.scrollIntoView({block: 'start'})")
+        top.evaluate(f"e => e.scrollIntoView({{block: '{block}'}})")
         page.wait_for_timeout(300)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def _highlight_pixels(png: bytes) -> int:
+    """Pixels of the evidence boxes' outline colour in a page image."""
+    import io
+
+    from PIL import Image
+
+    from ingest.pdf import HIGHLIGHT_RGB
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return sum(1 for p in image.getdata() if p == HIGHLIGHT_RGB)
 
 
 def test_ask_in_the_browser_and_screenshot_every_page(server: str, data_dir: Path) -> None:
@@ -127,23 +161,18 @@ def test_ask_in_the_browser_and_screenshot_every_page(server: str, data_dir: Pat
             page.goto(server)
             chat_input = page.get_by_test_id("stChatInputTextArea")
             expect(chat_input).to_be_visible()
-            expect(page.get_by_text("llamacpp:", exact=False).first).to_be_visible()
+            # No Ollama, only the bundled model: answers are quoted from the documents.
+            sidebar = page.get_by_test_id("stSidebar")
+            expect(sidebar.get_by_text("Quoted from the documents (extract)").first).to_be_visible()
 
-            chat_input.fill(QUESTION)
+            chat_input.fill(SHORT_QUESTION)
             chat_input.press("Enter")
-            # The answer streams: the cursor shows while tokens arrive, then the text grows
-            # until the finished answer replaces it, with its numbered sources below.
             assistant = page.get_by_test_id("stChatMessage").nth(1)
+            expect(assistant.get_by_text(re.compile(r"Sources \(\d+\)"))).to_be_visible()
             answer = assistant.get_by_test_id("stMarkdownContainer").first
-            expect(answer).to_contain_text(CURSOR)
-            partial = answer.inner_text().replace(CURSOR, "").strip()
-            # "Passages searched" when the small model said the documents do not answer.
-            sources = assistant.get_by_text(re.compile(r"(Sources|Passages searched) \(\d+\)"))
-            expect(sources).to_be_visible()
-            expect(assistant).not_to_contain_text(CURSOR)
-            assert len(answer.inner_text().strip()) > len(partial) > 0  # it grew, then stopped
-            if "Passages searched" in sources.inner_text():
-                sources.click()  # folded: unfold to see them
+            expect(answer).to_contain_text(EXTRACT_LABEL)
+            expect(answer).to_contain_text("ef_search")
+            expect(assistant.get_by_text("Mode: extract").first).to_be_visible()
             expect(assistant.get_by_text("vector-search-handbook.pdf").first).to_be_visible()
             # A source's file comes to the browser as it is on disk.
             expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()  # the rerun is over
@@ -152,9 +181,21 @@ def test_ask_in_the_browser_and_screenshot_every_page(server: str, data_dir: Pat
                     "button", name="Download the file").first.click()
             name = download.value.suggested_filename
             assert Path(download.value.path()).read_bytes() == (KNOWLEDGE_BASE / name).read_bytes()
-            expect(page.get_by_test_id("stSidebar").get_by_role("button", name=QUESTION)).to_be_visible()
+            expect(sidebar.get_by_role("button", name=SHORT_QUESTION)).to_be_visible()
             # The question and the answer at the top of the screenshot, sources below.
             _screenshot(page, "chat", top=page.get_by_test_id("stChatMessage").first)
+
+            # The cited PDF page, its evidence boxed where it is on the page.
+            assistant = page.get_by_test_id("stChatMessage").nth(1)
+            assistant.get_by_text("Show the page").first.click()
+            image = assistant.get_by_test_id("stImage").first
+            expect(image).to_be_visible()
+            expect(image).to_contain_text("boxed: the evidence")
+            img = image.locator("img").first
+            expect(img).to_have_js_property("complete", True)
+            png = page.request.get(str(img.evaluate("e => e.src"))).body()
+            assert _highlight_pixels(png) > 500
+            _screenshot(page, "evidence", top=img, block="center")
 
             _open_page(page, "Library")
             expect(page.get_by_test_id("stDataFrame")).to_be_visible()
@@ -177,8 +218,51 @@ def test_ask_in_the_browser_and_screenshot_every_page(server: str, data_dir: Pat
             expect(page.get_by_test_id("stMetric")).to_have_count(4)
             expect(page.get_by_test_id("stDataFrame")).to_have_count(2)  # settings, versions
             text = _main_text(page)
-            assert "llamacpp:SmolLM2" in text and "ollama serve" in text
+            assert "Answering with extract" in text and "ollama serve" in text
             assert "embedded" in text and f"{_chunks(data_dir)} chunks" in text
             _screenshot(page, "status")
+        finally:
+            browser.close()
+
+
+def test_a_written_answer_streams_and_its_unsupported_sentence_is_marked(serve: Serve) -> None:
+    """Ollama (the protocol server, scripted) writes one sentence its passage supports and
+    one it does not: the first keeps its citation badge, the second is marked."""
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=WAIT_MS)
+    with FakeOllama(reply=grounded_then_invented, delay=0.05) as ollama, sync_playwright() as p:
+        url = serve(RAG_OLLAMA_HOST=ollama.host)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 1000})
+            page.set_default_timeout(WAIT_MS)
+            page.goto(url)
+            chat_input = page.get_by_test_id("stChatInputTextArea")
+            expect(chat_input).to_be_visible()
+            expect(page.get_by_test_id("stSidebar").get_by_text("ollama:llama3.2").first
+                   ).to_be_visible()
+            chat_input.fill(QUESTION)
+            chat_input.press("Enter")
+            # The answer streams: the cursor shows while words arrive, then the checked answer
+            # replaces it.
+            assistant = page.get_by_test_id("stChatMessage").nth(1)
+            answer = assistant.get_by_test_id("stMarkdownContainer").first
+            expect(answer).to_contain_text(CURSOR)
+            expect(assistant.get_by_text(re.compile(r"Sources \(\d+\)"))).to_be_visible()
+            expect(assistant).not_to_contain_text(CURSOR)
+            expect(answer).to_contain_text(SUPPORTED)
+            expect(answer).to_contain_text(f"⚠ {INVENTED}")
+            expect(answer).to_contain_text("not supported by the passage it cites")
+            expect(assistant.get_by_text(
+                "⚠ marks a sentence not supported by the passage it cites")).to_be_visible()
+            expect(assistant.get_by_text("Mode: generate").first).to_be_visible()
+            # One badge: the supported sentence's; the invented one's citation is not a badge.
+            text = answer.inner_text()
+            cited = text.split(INVENTED)[0]
+            assert re.search(r"query\s*\d+\s*\.", cited), text  # the badge of [n]
+            assert not re.search(r"penguins\s*\d", text), text
+            _screenshot(page, "unsupported", top=page.get_by_test_id("stChatMessage").first)
         finally:
             browser.close()

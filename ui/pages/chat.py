@@ -203,7 +203,8 @@ def source_actions(source: Source, key: str) -> None:
         st.caption("This page cannot be shown: the file changed or needs a password.")
         return
     boxed = " · boxed: the evidence" if highlights else ""
-    st.image(image, caption=f"{chunk.source}, page {chunk.page} ({path}){boxed}")
+    st.image(image, caption=f"{chunk.source}, page {chunk.page} ({path}){boxed}",
+             output_format="PNG")  # as rendered: JPEG would blur the text and the boxes
 
 
 def render_sources(answer: Answer, key: str = "live") -> None:
