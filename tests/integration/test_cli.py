@@ -33,32 +33,35 @@ def test_search_json_contract(kb_data_dir: Path) -> None:
     assert not Path(hits[0]["source"]).is_absolute()
 
 
-def test_ask_json_falls_back_to_the_embedded_model(kb_data_dir: Path) -> None:
-    out = rag("ask", "What is HNSW?", "--json", data_dir=kb_data_dir)
+def test_ask_json_extracts_when_only_the_bundled_model_is_left(kb_data_dir: Path) -> None:
+    out = rag("ask", "What does ef_search control?", "--json", data_dir=kb_data_dir)
     assert out.returncode == 0, out.stderr
     answer = json.loads(out.stdout)
-    assert answer["answer"].strip()
-    assert answer["backend"].startswith("llamacpp:")
+    assert answer["mode"] == "extract" and answer["backend"] == "extract"
+    assert answer["answer"].startswith("Quoted from the documents:")
     assert [s["n"] for s in answer["sources"]] == list(range(1, len(answer["sources"]) + 1))
-    assert {"source", "page", "score", "text", "n"} <= set(answer["sources"][0])
+    first = answer["sources"][0]
+    assert {"source", "page", "score", "text", "n", "evidence"} <= set(first)
+    assert first["source"] == "vector-search-handbook.pdf"
+    evidence = first["evidence"][0]
+    assert first["text"][evidence["start"]:evidence["end"]] == evidence["text"]
+    assert "ef_search" in evidence["text"] and answer["unsupported"] == []
 
 
-def test_ask_streams_then_lists_sources(kb_data_dir: Path) -> None:
+def test_ask_streams_then_lists_sources_with_their_evidence(kb_data_dir: Path) -> None:
     out = rag("ask", "What is retrieval-augmented generation?", data_dir=kb_data_dir)
     assert out.returncode == 0, out.stderr
     body, _, sources = out.stdout.partition("\nSources:\n")
-    assert body.strip()
-    assert "[1] " in sources and ".md" in sources
+    assert body.startswith("Quoted from the documents:")
+    assert "[1] " in sources and ".md" in sources and "evidence: " in sources
+    assert "For written answers run Ollama" in sources  # says how to get written answers
 
 
-def test_ask_says_when_passages_were_left_out_for_the_in_process_model(kb_data_dir: Path) -> None:
-    out = rag("ask", "What is retrieval-augmented generation?", "--k", "4", data_dir=kb_data_dir,
-              RAG_LOCAL_CONTEXT_TOKENS="10")
-    assert out.returncode == 0, out.stderr
-    sources = out.stdout.partition("\nSources:\n")[2]
-    assert "[1] " in sources and "[2] " not in sources  # only the best passage fits
-    assert "more passages were found but not given to the in-process model" in sources
-    assert "RAG_LOCAL_CONTEXT_TOKENS" in sources
+def test_ask_refuses_what_the_documents_do_not_say(kb_data_dir: Path) -> None:
+    out = rag("ask", "What is the recipe for a Sachertorte with apricot jam?", "--json",
+              data_dir=kb_data_dir)
+    answer = json.loads(out.stdout)
+    assert answer["refused"] and answer["sources"] == []
 
 
 def test_ingest_prints_one_summary_line_and_syncs(tmp_path: Path) -> None:
@@ -77,10 +80,13 @@ def test_ingest_prints_one_summary_line_and_syncs(tmp_path: Path) -> None:
 
 
 def test_status_reports_backend_and_counts(kb_data_dir: Path) -> None:
-    out = rag("status", "--json", data_dir=kb_data_dir, RAG_LLM_BACKEND="llamacpp")
+    out = rag("status", "--json", data_dir=kb_data_dir, RAG_LLM_BACKEND="llamacpp",
+              RAG_ANSWER_MODE="generate")
     assert out.returncode == 0, out.stderr
     status = json.loads(out.stdout)
-    assert status["llm"].startswith("llamacpp:")
+    assert status["llm"].startswith("llamacpp:") and status["answer_mode"] == "generate"
+    default = json.loads(rag("status", "--json", data_dir=kb_data_dir).stdout)
+    assert default["answer_mode"] == "extract" and "SmolLM2-135M" in default["llm_reason"]
     assert status["chunks"] > 0 and status["documents"] >= 4
     assert status["index_embedder"] == "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -136,14 +136,18 @@ def test_error_in_the_middle_of_a_stream_is_reported() -> None:
 
 
 @pytest.mark.slow
-def test_auto_uses_ollama_when_it_has_the_model_else_the_embedded_model() -> None:
+def test_auto_uses_ollama_when_it_has_the_model_else_extracts_or_the_configured_gguf() -> None:
     with FakeOllama(models=("llama3.2:latest",)) as fake:
         chosen = choose_llm(make_settings(Path("unused"), ollama_host=fake.host))
-        assert chosen.llm.name == "ollama:llama3.2"
+        assert chosen.name == "ollama:llama3.2" and chosen.mode == "generate"
         fallback = choose_llm(make_settings(Path("unused"), ollama_host=fake.host,
                                             ollama_model="mistral"))
-        assert fallback.llm.name.startswith("llamacpp:")
+        # only the bundled 135M model is left: the answer is quoted, not written by it
+        assert fallback.llm is None and fallback.mode == "extract"
         assert "ollama pull mistral" in fallback.reason
+        generate = choose_llm(make_settings(Path("unused"), ollama_host=fake.host,
+                                            ollama_model="mistral", answer_mode="generate"))
+        assert generate.name.startswith("llamacpp:")
     down = choose_llm(make_settings(Path("unused"),
                                     ollama_host=f"http://127.0.0.1:{closed_port()}"))
-    assert down.llm.name.startswith("llamacpp:") and "not reachable" in down.reason
+    assert down.mode == "extract" and "not reachable" in down.reason
