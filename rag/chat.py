@@ -234,7 +234,8 @@ class ChatEngine:
         if budget is not None and merge:
             kept = merge_neighbours(kept)
         given = [Source(n=i + 1, chunk=h) for i, h in enumerate(kept)]
-        given, scored = self.evidence.attach(query, given) if given else (given, [])
+        given, scored = (self.evidence.attach([question, query], given) if given
+                         else (given, []))
         if given and not self.evidence.is_answerable(scored):
             log.info("no sentence of the %d passages answers %r: refused", len(given), query)
             given = []  # the passages are about something else: refuse, do not answer from them

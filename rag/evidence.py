@@ -33,9 +33,9 @@ from rag.lexical import Analyzer
 from rag.prompts import cited_numbers, is_refusal
 from rag.types import AnswerSentence, Evidence, Source
 
-LEXICAL_WEIGHT = 0.5  # overlap weight in a sentence's score
-MIN_EVIDENCE = 0.45  # below this best score no sentence answers: refuse
-RELATIVE_KEEP = 0.80  # a further extracted sentence scores at least this share of the best
+LEXICAL_WEIGHT = 1.0  # overlap weight in a sentence's score
+MIN_EVIDENCE = 0.65  # below this best score no sentence answers: refuse
+RELATIVE_KEEP = 0.70  # a further extracted sentence scores at least this share of the best
 MAX_EXTRACTED = 3
 SUPPORT_COSINE = 0.62  # a claim and a passage sentence saying the same thing
 SUPPORT_OVERLAP = 0.6  # or: this share of the claim's terms in one cited sentence
@@ -129,23 +129,27 @@ class EvidenceFinder:
 
     # --- scoring ------------------------------------------------------------------------------
 
-    def score(self, question: str, sources: Sequence[Source]) -> list[Scored]:
-        """Every sentence of ``sources``, best first."""
+    def score(self, question: str | Sequence[str], sources: Sequence[Source]) -> list[Scored]:
+        """Every sentence of ``sources``, best first. Given several phrasings of the question
+        (a follow-up as asked and as searched), a sentence keeps its best score."""
+        questions = [question] if isinstance(question, str) else list(dict.fromkeys(question))
         spans = [(i, sp) for i, s in enumerate(sources) for sp in split_sentences(s.chunk.text)]
-        if not spans:
+        if not spans or not questions:
             return []
-        q = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
-        vectors = np.asarray(self.embedder.embed_documents([sp.text for _, sp in spans]),
-                             dtype=np.float32)
-        cosines = vectors @ q / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(q) + 1e-12)
+        vectors = _unit(self.embedder.embed_documents([sp.text for _, sp in spans]))
         terms = [set(self.analyzer.terms(sp.text)) for _, sp in spans]
-        overlaps = self._overlaps(self.analyzer.terms(question), terms)
-        scored = [
-            Scored(i, sp, float(c) + LEXICAL_WEIGHT * o, float(c), o)
-            for (i, sp), c, o in zip(spans, cosines, overlaps, strict=True)
-        ]
-        scored.sort(key=lambda s: -s.score)
-        return scored
+        best: list[Scored] = []
+        for q in questions:
+            cosines = vectors @ _unit(np.asarray([self.embedder.embed_query(q)]))[0]
+            overlaps = self._overlaps(self.analyzer.terms(q), terms)
+            scored = [
+                Scored(i, sp, float(c) + LEXICAL_WEIGHT * o, float(c), o)
+                for (i, sp), c, o in zip(spans, cosines, overlaps, strict=True)
+            ]
+            best = scored if not best else [max(a, b, key=lambda s: s.score)
+                                             for a, b in zip(best, scored, strict=True)]
+        best.sort(key=lambda s: -s.score)
+        return best
 
     @staticmethod
     def _overlaps(question_terms: Sequence[str], sentences: Sequence[set[str]]) -> list[float]:
@@ -161,7 +165,8 @@ class EvidenceFinder:
 
     # --- attaching, gating, extracting ----------------------------------------------------------
 
-    def attach(self, question: str, sources: Sequence[Source]) -> tuple[list[Source], list[Scored]]:
+    def attach(self, question: str | Sequence[str],
+               sources: Sequence[Source]) -> tuple[list[Source], list[Scored]]:
         """``sources`` with their best sentences as evidence (those within reach of the best
         overall), and all scored sentences, best first."""
         scored = self.score(question, sources)

@@ -38,10 +38,12 @@ def test_follow_up_extracts_from_the_conversation_topic(make_app, kb_data_dir) -
     from rag.types import Message
 
     history = [Message("user", "What is HNSW?"), Message("assistant", "A graph index [1].")]
-    answer = make_app(kb_data_dir).chat_engine(extract=True).ask("What does M control in it?",
+    answer = make_app(kb_data_dir).chat_engine(extract=True).ask("How much memory does it use?",
                                                                   history)
     assert not answer.refused
     assert "HNSW" in answer.search_query
+    quoted = answer.text.split("\n\n")[1:]
+    assert quoted and all("memory" in q for q in quoted[:1])
 
 
 def test_generated_sentence_its_citation_does_not_support_is_marked(make_app, kb_data_dir) -> None:  # type: ignore[no-untyped-def]
