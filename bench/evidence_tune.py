@@ -45,6 +45,15 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=400)
     args = p.parse_args()
 
+    cache = args.data_dir / f"cases-{args.every}-{args.offset}-{args.limit}.json"
+    cases = json.loads(cache.read_text()) if cache.is_file() else _score(args)
+    cache.write_text(json.dumps(cases))
+    _sweep(cases)
+    return 0
+
+
+def _score(args: argparse.Namespace) -> list[tuple[bool, list[tuple[float, float, bool]]]]:
+    """Per question: answerable, and each sentence's (cosine, overlap, holds a gold answer)."""
     export = args.data_dir / "export"
     export_squad(args.squad, export, every=1)
     rows = [json.loads(line) for line in (export / "questions.jsonl").open(encoding="utf-8")]
@@ -55,7 +64,7 @@ def main() -> int:
     engine = app.chat_engine(extract=True)
     finder = app.evidence
 
-    cases = []  # (answerable, [(cosine, overlap, contains gold)])
+    cases: list[tuple[bool, list[tuple[float, float, bool]]]] = []
     for n, row in enumerate(rows, start=1):
         hits = engine.retrieve(row["question"]).hits
         sources = [Source(n=i + 1, chunk=h) for i, h in enumerate(hits)]
@@ -66,11 +75,14 @@ def main() -> int:
                        for s in scored]))
         if n % 50 == 0:
             print(f"scored {n}/{len(rows)}", file=sys.stderr)
+    return cases
 
+
+def _sweep(cases: list[tuple[bool, list[tuple[float, float, bool]]]]) -> None:
     print("weight floor keep  contained refused_answerable refused_unanswerable")
-    for weight in (0.0, 0.3, 0.5, 0.7, 1.0):
-        for floor in (0.0, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6):
-            for keep in (0.7, 0.8, 0.9, 1.01):
+    for weight in (0.0, 0.5, 0.7, 1.0, 1.5):
+        for floor in (0.0, 0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
+            for keep in (0.6, 0.7, 0.8, 1.01):
                 contained, ref_a, ref_u = [], [], []
                 for answerable, sentences in cases:
                     ranked = sorted(((c + weight * o, g) for c, o, g in sentences), reverse=True)
@@ -86,7 +98,6 @@ def main() -> int:
                     contained.append(any(top) or ranked[0][1])
                 print(f"{weight:6.1f} {floor:5.2f} {keep:4.2f}  {_rate(contained):9.3f} "
                       f"{_rate(ref_a):18.3f} {_rate(ref_u):20.3f}")
-    return 0
 
 
 def _rate(flags: list[bool]) -> float:
