@@ -174,14 +174,17 @@ def test_ask_in_the_browser_and_screenshot_every_page(server: str, data_dir: Pat
             expect(answer).to_contain_text("ef_search")
             expect(assistant.get_by_text("Mode: extract").first).to_be_visible()
             expect(assistant.get_by_text("vector-search-handbook.pdf").first).to_be_visible()
+            # The conversation is listed once the page has rerun from the store; only then is
+            # the download button the one that stays (a click on the first run's button finds
+            # its file gone).
+            expect(sidebar.get_by_role("button", name=SHORT_QUESTION)).to_be_visible()
             # A source's file comes to the browser as it is on disk.
             expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()  # the rerun is over
-            with page.expect_download() as download:
+            with page.expect_download(timeout=60_000) as download:
                 page.get_by_test_id("stChatMessage").nth(1).get_by_role(
                     "button", name="Download the file").first.click()
             name = download.value.suggested_filename
             assert Path(download.value.path()).read_bytes() == (KNOWLEDGE_BASE / name).read_bytes()
-            expect(sidebar.get_by_role("button", name=SHORT_QUESTION)).to_be_visible()
             # The question and the answer at the top of the screenshot, sources below.
             _screenshot(page, "chat", top=page.get_by_test_id("stChatMessage").first)
 
@@ -219,6 +222,7 @@ def test_ask_in_the_browser_and_screenshot_every_page(server: str, data_dir: Pat
             expect(page.get_by_test_id("stDataFrame")).to_have_count(2)  # settings, versions
             text = _main_text(page)
             assert "Answering with extract" in text and "ollama serve" in text
+            assert "RAG_GGUF_PATH" in text  # how to get written answers
             assert "embedded" in text and f"{_chunks(data_dir)} chunks" in text
             _screenshot(page, "status")
         finally:
@@ -232,7 +236,7 @@ def test_a_written_answer_streams_and_its_unsupported_sentence_is_marked(serve: 
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     expect.set_options(timeout=WAIT_MS)
-    with FakeOllama(reply=grounded_then_invented, delay=0.05) as ollama, sync_playwright() as p:
+    with FakeOllama(reply=grounded_then_invented, delay=0.2) as ollama, sync_playwright() as p:
         url = serve(RAG_OLLAMA_HOST=ollama.host)
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -245,8 +249,8 @@ def test_a_written_answer_streams_and_its_unsupported_sentence_is_marked(serve: 
                    ).to_be_visible()
             chat_input.fill(QUESTION)
             chat_input.press("Enter")
-            # The answer streams: the cursor shows while words arrive, then the checked answer
-            # replaces it.
+            # The answer streams (a word every 0.2 s, so a loaded machine still sees it): the
+            # cursor shows while words arrive, then the checked answer replaces it.
             assistant = page.get_by_test_id("stChatMessage").nth(1)
             answer = assistant.get_by_test_id("stMarkdownContainer").first
             expect(answer).to_contain_text(CURSOR)
@@ -263,6 +267,7 @@ def test_a_written_answer_streams_and_its_unsupported_sentence_is_marked(serve: 
             cited = text.split(INVENTED)[0]
             assert re.search(r"query\s*\d+\s*\.", cited), text  # the badge of [n]
             assert not re.search(r"penguins\s*\d", text), text
+            expect(assistant.get_by_text("Show the page").first).to_be_visible()
             _screenshot(page, "unsupported", top=page.get_by_test_id("stChatMessage").first)
         finally:
             browser.close()

@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import streamlit as st
 
+from rag.chat import extract_note
 from rag.cli import collect_status
 from rag.config import Settings
 from rag.errors import RagError
@@ -56,7 +57,9 @@ def main() -> None:
                if choice.llm is None else "a model writes the answers, each sentence checked")
         st.success(f"Answering with **{escape_markdown(choice.name)}** ({how})",
                    icon=":material/smart_toy:")
-        if not choice.reason.startswith("auto: Ollama is not"):
+        if choice.llm is None:  # why quoting, and how to get written answers
+            st.caption(message_markdown(extract_note()))
+        elif not choice.reason.startswith("auto: Ollama is not"):
             st.caption(message_markdown(choice.reason))
     except RagError as exc:
         st.error(message_markdown(str(exc)), icon=":material/error:")
