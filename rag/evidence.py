@@ -80,12 +80,36 @@ def split_sentences(text: str) -> list[Span]:
 
 
 def _blocks(text: str) -> list[tuple[int, int]]:
+    """Paragraphs, list items and table rows; a heading line of a PDF page (short, no closing
+    punctuation, after a sentence's end or at the start) is cut off as a block of its own,
+    which ``_add`` then drops."""
     out, start = [], 0
     for m in _BLOCK.finditer(text):
-        out.append((start, m.start()))
+        out.extend(_cut_headings(text, start, m.start()))
         start = m.end()
-    out.append((start, len(text)))
+    out.extend(_cut_headings(text, start, len(text)))
     return out
+
+
+def _cut_headings(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    pos, after_end = start, True  # the previous line ended a sentence (or there is none)
+    while True:
+        nl = text.find("\n", pos, end)
+        if nl < 0:
+            break
+        line = text[pos:nl].strip()
+        heading = (after_end and line and len(line.split()) <= 8 and len(line) <= 70
+                   and line[-1] not in ".,;:!?\"'" and nl + 1 < end)
+        if heading:
+            if pos > start:
+                out.append((start, pos))
+            out.append((pos, -1))  # a heading: dropped
+            start = nl + 1
+        after_end = bool(line) and line[-1] in ".!?:"
+        pos = nl + 1
+    out.append((start, end))
+    return [(a, b) for a, b in out if b != -1]
 
 
 def _add(spans: list[Span], text: str, start: int, end: int) -> None:
@@ -175,7 +199,7 @@ class EvidenceFinder:
         floor = max(MIN_EVIDENCE, scored[0].score * RELATIVE_KEEP)
         per: dict[int, list[Evidence]] = {}
         for s in scored:
-            if s.score >= floor and len(per.get(s.source, [])) < 2:
+            if s.score >= floor and len(per.get(s.source, [])) < MAX_EXTRACTED:
                 per.setdefault(s.source, []).append(_evidence(s))
         return [replace(src, evidence=tuple(per.get(i, ()))) for i, src in
                 enumerate(sources)], scored

@@ -105,3 +105,14 @@ def test_sentences_keep_their_offsets_and_skip_headings() -> None:
     assert [s.text for s in spans] == [
         "HNSW is a graph index.", "It has layers, e.g. three of them.",
         "- ef_search sets the candidate list size", "| M | 16 | links |"]
+
+
+def test_a_pdf_heading_line_is_not_quoted_as_part_of_the_next_sentence() -> None:
+    text = ("the third can be changed at any moment.\nM (max_neighbors in Chroma)\n"
+            "M is the maximum number of links each node keeps; on the bottom\n"
+            "layer the limit is usually 2 × M.\nef_search\nef_search is the size of the list.")
+    assert [s.text for s in split_sentences(text)] == [
+        "the third can be changed at any moment.",
+        "M is the maximum number of links each node keeps; on the bottom\n"
+        "layer the limit is usually 2 × M.",
+        "ef_search is the size of the list."]
