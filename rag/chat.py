@@ -236,7 +236,7 @@ class ChatEngine:
         given = [Source(n=i + 1, chunk=h) for i, h in enumerate(kept)]
         given, scored = (self.evidence.attach([question, query], given) if given
                          else (given, []))
-        if given and not self.evidence.is_answerable(scored):
+        if given and not self.evidence.is_answerable(scored, quoting=self.llm is None):
             log.info("no sentence of the %d passages answers %r: refused", len(given), query)
             given = []  # the passages are about something else: refuse, do not answer from them
         yield SourcesEvent(given, query, left_out=left_out)

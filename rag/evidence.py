@@ -35,6 +35,7 @@ from rag.types import AnswerSentence, Evidence, Source
 
 LEXICAL_WEIGHT = 1.0  # overlap weight in a sentence's score
 MIN_EVIDENCE = 0.65  # below this best score no sentence answers: refuse
+MIN_QUOTE = 0.72  # an extractive answer, with no model to judge the passages, needs more
 RELATIVE_KEEP = 0.70  # a further extracted sentence scores at least this share of the best
 MAX_EXTRACTED = 3
 SUPPORT_COSINE = 0.62  # a claim and a passage sentence saying the same thing
@@ -205,9 +206,10 @@ class EvidenceFinder:
                 enumerate(sources)], scored
 
     @staticmethod
-    def is_answerable(scored: Sequence[Scored]) -> bool:
-        """Whether any sentence speaks to the question at all."""
-        return bool(scored) and scored[0].score >= MIN_EVIDENCE
+    def is_answerable(scored: Sequence[Scored], *, quoting: bool = False) -> bool:
+        """Whether any sentence speaks to the question at all; ``quoting``: well enough to be
+        quoted as the answer (a model given the passages may still find it in them)."""
+        return bool(scored) and scored[0].score >= (MIN_QUOTE if quoting else MIN_EVIDENCE)
 
     @staticmethod
     def extract(scored: Sequence[Scored], sources: Sequence[Source]) -> tuple[str, list[Scored]]:
