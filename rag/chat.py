@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
+from rag.citations import check_citations
 from rag.evidence import EvidenceFinder, plain
 from rag.fusion import merge_neighbours
 from rag.llm import LLM
@@ -17,12 +18,12 @@ from rag.prompts import (
     REFUSAL,
     build_messages,
     build_rewrite_messages,
-    check_citations,
     clean_rewrite,
     format_context,
     is_refusal,
 )
 from rag.retriever import Retrieval, RetrievalConfig, Retriever
+from rag.text import REFERRING_WORDS
 from rag.types import Answer, AnswerSentence, Message, RetrievedChunk, Source
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,6 @@ class ContextBudget:
         return kept
 
 
-_REFERRING = frozenset(
-    ["it", "its", "it's", "they", "them", "their", "theirs", "this", "that", "these", "those", "he", "him", "his", "she", "her", "hers", "there", "such", "same", "former", "latter", "one", "ones"]
-)
 _CONTINUING = ("and ", "but ", "also ", "what about", "how about", "or ", "so ")
 
 
@@ -86,7 +84,7 @@ def needs_context(question: str) -> bool:
     return (
         len(words) <= 6
         or question.strip().lower().startswith(_CONTINUING)
-        or any(w in _REFERRING for w in words)
+        or any(w in REFERRING_WORDS for w in words)
     )
 
 

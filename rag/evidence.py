@@ -28,9 +28,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from rag.citations import cited_numbers
 from rag.embeddings import Embedder
-from rag.lexical import Analyzer
-from rag.prompts import cited_numbers, is_refusal
+from rag.prompts import is_refusal
+from rag.text import Analyzer
 from rag.types import AnswerSentence, Evidence, Source
 
 LEXICAL_WEIGHT = 1.0  # overlap weight in a sentence's score

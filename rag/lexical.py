@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import threading
 from collections.abc import Callable
@@ -22,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from rag.store import ChromaStore
+from rag.text import Analyzer
 
 log = logging.getLogger(__name__)
 
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
 def _bm25s() -> Any:
@@ -34,21 +33,6 @@ def _bm25s() -> Any:
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     return bm25s
-
-
-class Analyzer:
-    """Text -> terms: lowercase words of two or more characters, stop words out, stemmed."""
-
-    def __init__(self, *, stem: bool = True, stopwords: bool = True) -> None:
-        import Stemmer
-        from bm25s.stopwords import STOPWORDS_EN
-
-        self._stemmer = Stemmer.Stemmer("english") if stem else None
-        self._stop = frozenset(STOPWORDS_EN) if stopwords else frozenset()
-
-    def terms(self, text: str) -> list[str]:
-        words = [w for w in _TOKEN.findall(text.lower()) if w not in self._stop]
-        return list(self._stemmer.stemWords(words)) if self._stemmer else words
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rag.citations import CITATION
+from rag.text import Analyzer
 from rag.types import Message, Source
 
 REFUSAL = "The knowledge base does not contain the answer to this question."
@@ -15,10 +17,6 @@ SYSTEM_PROMPT = (
     "like [1] or [2]. Do not use outside knowledge. If the passages do not contain the answer, "
     f'reply exactly: "{REFUSAL}" Answer concisely.'
 )
-
-_CITATION = re.compile(r"\[(\d{1,3})\]")
-_CITATION_GROUP = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})+)\]")
-
 
 def format_context(sources: Sequence[Source]) -> str:
     blocks = []
@@ -39,26 +37,6 @@ def build_messages(
         "Answer from the passages above and cite them with [n]."
     )
     return [Message("system", SYSTEM_PROMPT), *history[-4:], Message("user", user)]
-
-
-def normalise_citations(text: str) -> str:
-    """``[1, 2]`` becomes ``[1][2]`` so every marker maps to one source."""
-    return _CITATION_GROUP.sub(
-        lambda m: "".join(f"[{n.strip()}]" for n in m.group(1).split(",")), text
-    )
-
-
-def cited_numbers(text: str) -> set[int]:
-    return {int(n) for n in _CITATION.findall(normalise_citations(text))}
-
-
-def check_citations(text: str, valid: set[int]) -> tuple[str, set[int]]:
-    """Remove ``[n]`` markers that point at no given source; return the text and the removed."""
-    text = normalise_citations(text)
-    invalid = {n for n in cited_numbers(text) if n not in valid}
-    if invalid:
-        text = _CITATION.sub(lambda m: "" if int(m.group(1)) in invalid else m.group(0), text)
-    return text, invalid
 
 
 def is_refusal(text: str) -> bool:
@@ -93,17 +71,8 @@ def build_rewrite_messages(question: str, history: Sequence[Message]) -> list[Me
     return [Message("system", REWRITE_PROMPT), Message("user", user)]
 
 
-# Words that carry no topic in a question (on top of the BM25 stop words).
-_QUESTION_WORDS = frozenset(
-    ["what", "which", "who", "whom", "whose", "when", "where", "why", "how", "about", "also", "more", "tell", "me", "please", "explain", "describe", "does", "do", "did", "can", "could", "would", "should", "was", "were", "has", "have", "had", "its", "his", "her", "him", "them", "they", "it", "that", "this", "those", "these", "there", "here", "any", "some", "other", "else"]
-)
-
-
 def _content_terms(text: str) -> set[str]:
-    from rag.lexical import Analyzer
-
-    words = " ".join(w for w in text.lower().split() if w.strip("?!.,;:") not in _QUESTION_WORDS)
-    return set(Analyzer().terms(words))
+    return Analyzer().content_terms(text)
 
 
 def clean_rewrite(raw: str, question: str, history: Sequence[Message]) -> str | None:
@@ -117,7 +86,7 @@ def clean_rewrite(raw: str, question: str, history: Sequence[Message]) -> str | 
     line = _LABEL.sub("", line).strip().strip("\"'*`").strip()
     if not line or len(line) > 2 * len(question) + 200 or len(line) < 3:
         return None
-    if _NOT_A_QUESTION.match(line) or is_refusal(line) or _CITATION.search(line):
+    if _NOT_A_QUESTION.match(line) or is_refusal(line) or CITATION.search(line):
         return None
     if line.endswith("."):  # a statement: the model answered instead of asking
         return None

@@ -129,12 +129,6 @@ class Retriever:
             query, k, where, mode=mode, sources=sources, source_glob=source_glob
         ).hits
 
-    def as_langchain_retriever(self, k: int = 5, **options: Any) -> Any:
-        """This retriever as a LangChain ``BaseRetriever`` (see ``rag.langchain_retriever``)."""
-        from rag.langchain_retriever import as_langchain_retriever
-
-        return as_langchain_retriever(self, k=k, **options)
-
     def matching_sources(self, pattern: str) -> list[str]:
         """Sources whose path matches the glob (``*`` also crosses folders: ``*.pdf``)."""
         if self.lexical is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rag.citations import cited_numbers
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -132,8 +134,6 @@ class Answer:
     sentences: list[AnswerSentence] = field(default_factory=list)  # generated answers, checked
 
     def cited_sources(self) -> list[Source]:
-        from rag.prompts import cited_numbers
-
         cited = cited_numbers(self.text)
         return [s for s in self.sources if s.n in cited]
 

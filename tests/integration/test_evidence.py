@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from rag.citations import cited_numbers
 from rag.evidence import EXTRACT_LABEL, split_sentences
-from rag.prompts import REFUSAL, cited_numbers
+from rag.prompts import REFUSAL
 from tests.conftest import KNOWLEDGE_BASE
 from tests.fakes import ScriptedLLM
 

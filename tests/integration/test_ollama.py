@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from rag.citations import cited_numbers
 from rag.errors import LLMError, LLMUnavailableError, ModelNotFoundError
 from rag.factory import build_ollama, choose_llm
 from rag.llm import OllamaLLM
-from rag.prompts import cited_numbers
 from rag.types import Message
 from tests.conftest import closed_port, make_settings
 from tests.fake_ollama import FakeOllama

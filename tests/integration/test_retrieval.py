@@ -93,7 +93,9 @@ def test_langchain_retriever_serves_a_chain(make_app, kb_data_dir) -> None:  # t
     from langchain_core.runnables import RunnableLambda
 
     app = make_app(kb_data_dir)
-    retriever = app.retriever.as_langchain_retriever(k=3)
+    from rag.langchain_retriever import as_langchain_retriever
+
+    retriever = as_langchain_retriever(app.retriever, k=3)
     assert isinstance(retriever, BaseRetriever)
     docs = retriever.invoke("What does ef_search control?")
     assert len(docs) == 3 and all(isinstance(d, Document) for d in docs)
@@ -104,7 +106,7 @@ def test_langchain_retriever_serves_a_chain(make_app, kb_data_dir) -> None:  # t
 
     chain = retriever | RunnableLambda(lambda found: sorted({d.metadata["source"] for d in found}))
     assert chain.invoke("What is UMAP used for?")[0] == "embeddings-guide.md"
-    pdf_only = app.retriever.as_langchain_retriever(k=5, source_glob="*.pdf")
+    pdf_only = as_langchain_retriever(app.retriever, k=5, source_glob="*.pdf")
     assert {d.metadata["source"] for d in pdf_only.invoke("UMAP")} <= {
         "vector-search-handbook.pdf"}
 

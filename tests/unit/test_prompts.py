@@ -1,11 +1,5 @@
-from rag.prompts import (
-    REFUSAL,
-    build_messages,
-    check_citations,
-    cited_numbers,
-    format_context,
-    is_refusal,
-)
+from rag.citations import check_citations, cited_numbers
+from rag.prompts import REFUSAL, build_messages, format_context, is_refusal
 from rag.types import Answer, Message, RetrievedChunk, Source
 
 

@@ -13,10 +13,8 @@ import pytest
 
 from ui.render import (
     answer_markdown,
-    best_sentence,
     citation_badge,
     escape_markdown,
-    highlighted_snippet,
     message_markdown,
 )
 
@@ -82,35 +80,6 @@ def test_citations_of_given_sources_become_badges_others_stay_literal() -> None:
     assert citation_badge(7) not in out
     assert "[7]" in visible_text(out)  # a number no source wears stays as written
     assert out.count("-badge[") == 2
-
-
-def test_snippet_highlights_the_sentence_that_answers() -> None:
-    chunk = ("HNSW builds a layered graph. The ef_search parameter sets how many candidates "
-             "a query keeps, trading speed for recall. Inserts are slower than in IVF.")
-    query = "What does ef_search control?"
-    assert best_sentence(chunk, query) == 1
-    out = highlighted_snippet(chunk, query)
-    [marked] = re.findall(r":orange-background\[(.*?)\](?= |$)", out)
-    assert "ef\\_search parameter" in marked
-    assert "layered graph" not in marked and "Inserts" not in marked
-    assert "HNSW builds a layered graph" in out  # the neighbouring sentences stay, plain
-
-
-def test_snippet_of_hostile_text_is_escaped_inside_the_highlight() -> None:
-    chunk = "Intro. The secret is ![x](http://evil.example/?q=1) **here**. Outro."
-    out = highlighted_snippet(chunk, "secret")
-    assert out.count(":orange-background[") == 1
-    page = rendered(out.replace(":orange-background[", "").replace("] ", " "))
-    assert "<img" not in page and "<strong" not in page and "<a " not in page
-
-
-def test_long_chunks_are_cut_around_the_best_sentence() -> None:
-    filler = " ".join(f"Sentence number {i} talks about nothing much." for i in range(60))
-    chunk = f"{filler} The answer is forty-two. {filler}"
-    out = highlighted_snippet(chunk, "answer forty-two", limit=300)
-    assert out.startswith("… ") and out.endswith(" …")
-    assert len(out) < 600
-    assert ":orange-background[The answer is forty\\-two\\.]" in out
 
 
 def test_messages_keep_their_code_spans_and_escape_the_rest() -> None:
