@@ -20,9 +20,16 @@ from pydantic import ConfigDict
 from rag.retriever import Retriever
 from rag.types import RetrievedChunk
 
+SCORE_SCALES = {
+    "dense": "cosine similarity, -1..1",
+    "lexical": "BM25, 0 and up, unbounded",
+    "hybrid": "fused, 0..1 (1: first in both the dense and the BM25 list)",
+}
 
-def to_document(chunk: RetrievedChunk) -> Document:
-    """A LangChain ``Document``; source, page, heading, score and folder go into its metadata."""
+
+def to_document(chunk: RetrievedChunk, mode: str = "hybrid") -> Document:
+    """A LangChain ``Document``; source, page, heading, score (and on which scale: ``mode``,
+    ``score_scale``) and folder go into its metadata."""
     return Document(
         id=chunk.id,
         page_content=chunk.text,
@@ -31,6 +38,8 @@ def to_document(chunk: RetrievedChunk) -> Document:
             "page": chunk.page,
             "heading": chunk.heading,
             "score": chunk.score,
+            "score_mode": mode,  # dense, lexical or hybrid: what the score is
+            "score_scale": SCORE_SCALES.get(mode, mode),
             "chunk_index": chunk.chunk_index,
             "root": chunk.root,  # the ingested folder: the file is root/source
         },
@@ -48,10 +57,17 @@ class KnowledgeBaseRetriever(BaseRetriever):
     source_glob: str | None = None  # only sources whose path matches
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        hits = self.retriever.search(query, self.k, mode=self.mode, source_glob=self.source_glob)
-        return [to_document(h) for h in hits]
+        """``k``, ``mode`` and ``source_glob`` given to ``invoke`` win over the constructor's."""
+        unknown = set(kwargs) - {"k", "mode", "source_glob"}
+        if unknown:
+            raise TypeError(f"unknown search options {sorted(unknown)}: use k, mode, source_glob")
+        k = int(kwargs.get("k", self.k))
+        mode = kwargs.get("mode", self.mode) or self.retriever.config.mode
+        hits = self.retriever.search(query, k, mode=mode,
+                                     source_glob=kwargs.get("source_glob", self.source_glob))
+        return [to_document(h, mode) for h in hits]
 
 
 def as_langchain_retriever(

@@ -180,7 +180,7 @@ class Retriever:
 
         # --- the two lists ---
         pool = max(k, cfg.candidates) if cfg.mode == "hybrid" else k
-        if cfg.mmr:
+        if cfg.mmr or cfg.merge_neighbours:  # MMR reorders a pool; merged neighbours leave room
             pool = max(pool, 4 * k)
         vector = self.embedder.embed_query(query)
         if cfg.mode == "dense":
