@@ -97,8 +97,8 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[Any, dict[str, float]]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import plotly.graph_objects as go
 
+    from application.explorer import load_points, neighbours_in_index, project
     from rag.config import Settings
-    from rag.explorer import load_points, neighbours_in_index, project
     from rag.factory import App
     from ui.explorer_map import add_highlight, base_figure
 
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     add_highlight(fig, "Your query", origin, hits, np.zeros((len(hits), 2), np.float32),
                   "#111111", "star")
     out: dict[str, Any] = {
-        "benchmark": "bench/explorer.py: rag.explorer at scale",
+        "benchmark": "bench/explorer.py: application.explorer at scale",
         "chunks_in_index": total,
         "sample": len(points),
         "sampled": points.sampled,

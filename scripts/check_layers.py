@@ -4,7 +4,7 @@ The layers, lowest first; each package may import only packages listed before it
 
     rag      the core: types, text analysis, store, embeddings, retrieval, prompts, answering
     ingest   loaders, chunking, manifest and the sync, on top of the core
-    app      the composition root, the CLI, evaluation, status
+    application  the composition root, the CLI, evaluation, status
     ui       the Streamlit pages
 
 Every import counts: module level, inside functions, and under ``if TYPE_CHECKING``. A module
@@ -22,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("rag", "ingest", "app", "ui")
+LAYERS = ("rag", "ingest", "application", "ui")
 
 
 def module_name(path: Path) -> str:

@@ -12,7 +12,7 @@ from collections import defaultdict
 import numpy as np
 import plotly.graph_objects as go
 
-from rag.explorer import Projection
+from application.explorer import Projection
 from rag.types import RetrievedChunk
 from ui.render import short
 

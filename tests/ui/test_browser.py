@@ -142,7 +142,7 @@ def _highlight_pixels(png: bytes) -> int:
 
     from PIL import Image
 
-    from ingest.pdf import HIGHLIGHT_RGB
+    from application.page_image import HIGHLIGHT_RGB
 
     image = Image.open(io.BytesIO(png)).convert("RGB")
     return sum(1 for p in image.getdata() if p == HIGHLIGHT_RGB)

@@ -120,7 +120,7 @@ def test_a_large_index_is_sampled_and_the_page_says_so(
 def test_a_sample_is_the_same_size_and_reproducible_whichever_way_it_is_read(
     data_dir: Path,
 ) -> None:
-    from rag.explorer import load_points
+    from application.explorer import load_points
     from rag.factory import App
 
     app = App(make_settings(data_dir))
@@ -141,7 +141,7 @@ def test_a_sample_is_the_same_size_and_reproducible_whichever_way_it_is_read(
 
 
 def test_pca_axes_carry_the_most_variance() -> None:
-    from rag.explorer import PointSet, project
+    from application.explorer import PointSet, project
 
     rng = np.random.default_rng(1)
     # 300 points in 20 dimensions, stretched along two known directions.
@@ -159,7 +159,7 @@ def test_pca_axes_carry_the_most_variance() -> None:
 
 
 def test_many_documents_keep_a_readable_legend() -> None:
-    from rag.explorer import PointSet, project
+    from application.explorer import PointSet, project
     from ui.explorer_map import MAX_COLOURED, base_figure
 
     # 20 documents, document i has i + 1 chunks: the 13 biggest keep a colour of their own.

@@ -9,7 +9,7 @@ from PIL import Image
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, NameObject
 
-from rag.preview import page_image, source_file
+from application.preview import page_image, source_file
 from rag.types import RetrievedChunk
 
 
@@ -72,7 +72,7 @@ SENTENCE = ("ef_construction is the size of the candidate list used while a vect
 
 
 def _highlight_pixels(png: bytes) -> list[tuple[int, int]]:
-    from ingest.pdf import HIGHLIGHT_RGB
+    from application.page_image import HIGHLIGHT_RGB
 
     image = Image.open(io.BytesIO(png)).convert("RGB")
     pixels = image.load()

@@ -169,7 +169,7 @@ def _page_png(root: str, source: str, page: int, mtime_ns: int,
               highlights: tuple[str, ...] = ()) -> bytes | None:
     """A cited PDF page as PNG with its evidence boxed, cached per file version (``mtime_ns``)
     and evidence."""
-    from rag.preview import page_image
+    from application.preview import page_image
 
     return page_image(RetrievedChunk(id="", text="", source=source, page=page, heading="",
                                       score=0.0, root=root), highlights=highlights)
@@ -180,7 +180,7 @@ def source_actions(source: Source, key: str) -> None:
     shown as it looks in the file, a box around each evidence sentence."""
     import mimetypes
 
-    from rag.preview import evidence_texts, has_page_image, source_file
+    from application.preview import evidence_texts, has_page_image, source_file
 
     chunk = source.chunk
     path = source_file(chunk)

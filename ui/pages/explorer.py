@@ -13,8 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from rag.errors import RagError
-from rag.explorer import (
+from application.explorer import (
     Method,
     Projection,
     available_methods,
@@ -23,6 +22,7 @@ from rag.explorer import (
     neighbours_in_index,
     project,
 )
+from rag.errors import RagError
 from rag.factory import App
 from rag.types import RetrievedChunk
 from ui.explorer_map import add_highlight, base_figure

@@ -33,7 +33,7 @@ def page_image(chunk: RetrievedChunk, *, width: int = 900,
     path = source_file(chunk)
     if path is None or chunk.page is None or path.suffix.lower() != ".pdf":
         return None
-    from ingest.pdf import render_page_png
+    from application.page_image import render_page_png
 
     return render_page_png(path, chunk.page, width=width, highlights=highlights)
 
