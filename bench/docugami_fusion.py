@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the per-question top-5 sources here")
     args = parser.parse_args(argv)
 
+    from application.evaluation.qa import load_questions, source_matches
     from rag.config import load_settings
-    from rag.evaluation.qa import load_questions, source_matches
     from rag.factory import App
     from rag.retriever import fuse
 

@@ -3,7 +3,7 @@
 docugami's ``qna_data.csv`` (columns Question, Source Docs, Question Type, Source Chunk Type,
 Answer) names each question's gold documents by a glob over the file names, ``*2023 Q3 NVDA*``
 for one filing or ``*NVDA*`` for every filing of a company. ``rag eval qa`` matches such globs
-against the file name of each hit (``rag.evaluation.qa.source_matches``), so the glob is written
+against the file name of each hit (``application.evaluation.qa.source_matches``), so the glob is written
 as the item's ``source`` unchanged.
 
 By default only the single-document questions are kept (Question Type ``Single-Doc

@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import bench  # noqa: E402, F401  (offline, no telemetry)
+from application.evaluation.qa import contains_answer  # noqa: E402
+from application.evaluation.squad import export_squad  # noqa: E402
 from rag.config import load_settings  # noqa: E402
-from rag.evaluation.qa import contains_answer  # noqa: E402
-from rag.evaluation.squad import export_squad  # noqa: E402
 from rag.factory import App  # noqa: E402
 from rag.types import Source  # noqa: E402
 

@@ -64,8 +64,8 @@ def ndcg_at(ranked: list[str], rel: dict[str, int], k: int = 10) -> float:
 
 
 def evaluate(backend: str, data: Path, cache: Path) -> dict[str, object]:
+    from application.evaluation.embedding_cache import embedder_identity
     from rag.config import Settings
-    from rag.evaluation.embedding_cache import embedder_identity
     from rag.factory import build_embedder
 
     doc_ids, texts, queries, qrels = load_scifact(data)

@@ -53,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
+    from application.evaluation.beir import open_index
+    from application.evaluation.beir_data import load_beir
+    from application.evaluation.cli import DEFAULT_CACHE
+    from application.evaluation.metrics import ranking_metrics
     from rag.config import load_settings
-    from rag.evaluation.beir import open_index
-    from rag.evaluation.beir_data import load_beir
-    from rag.evaluation.cli import DEFAULT_CACHE
-    from rag.evaluation.metrics import ranking_metrics
     from rag.factory import build_embedder, retrieval_config
     from rag.lexical import BM25Params, LexicalIndex
     from rag.retriever import fuse

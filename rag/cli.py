@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    from rag.evaluation.cli import add_eval_parser
+    from application.evaluation.cli import add_eval_parser
 
     add_eval_parser(sub)
 

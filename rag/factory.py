@@ -62,6 +62,18 @@ def build_embedder(settings: Settings) -> Embedder:
     )
 
 
+def build_chunker(settings: Settings, embedder: Embedder) -> Chunker:
+    """Token-aware chunks in the embedder's own tokens (ingest, and the BEIR evaluation)."""
+    from ingest.chunking import Chunker
+
+    return Chunker(
+        embedder.count_tokens,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        max_tokens=embedder.max_tokens,
+    )
+
+
 def build_store(settings: Settings) -> ChromaStore:
     from rag.store import ChromaStore, make_client, server_address
 
@@ -188,14 +200,7 @@ class App:
 
     @cached_property
     def chunker(self) -> Chunker:
-        from ingest.chunking import Chunker
-
-        return Chunker(
-            self.embedder.count_tokens,
-            chunk_size=self.settings.chunk_size,
-            chunk_overlap=self.settings.chunk_overlap,
-            max_tokens=self.embedder.max_tokens,
-        )
+        return build_chunker(self.settings, self.embedder)
 
     @cached_property
     def pipeline(self) -> IngestPipeline:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.evaluation.qa import evaluate_answers, evaluate_retrieval, load_questions
+from application.evaluation.qa import evaluate_answers, evaluate_retrieval, load_questions
 from tests.conftest import SHARED_DATA
 from tests.fakes import ScriptedLLM
 
@@ -48,8 +48,8 @@ def mini_beir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_beir_eval_scores_hybrid_and_reuses_its_index(mini_beir: Path, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from rag.evaluation.beir import run_beir
-    from rag.evaluation.beir_data import load_beir
+    from application.evaluation.beir import run_beir
+    from application.evaluation.beir_data import load_beir
     from rag.retriever import RetrievalConfig
     from tests.conftest import make_settings
 
@@ -77,9 +77,9 @@ def test_eval_keeps_onnx_and_torch_vectors_apart(mini_beir: Path, embedder, torc
                                                  tmp_path: Path) -> None:
     """Both backends report one model id; comparing them must not score one with the other's
     cached vectors."""
-    from rag.evaluation.beir import index_key
-    from rag.evaluation.beir_data import load_beir
-    from rag.evaluation.embedding_cache import CachedEmbedder
+    from application.evaluation.beir import index_key
+    from application.evaluation.beir_data import load_beir
+    from application.evaluation.embedding_cache import CachedEmbedder
     from tests.conftest import make_settings
 
     assert embedder.model_id == torch_embedder.model_id

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from application.evaluation.metrics import mrr_at, ndcg_at, ranking_metrics, recall_at
+from application.evaluation.qa import contains_answer, load_questions, threshold_sweep
 from rag.errors import RagError
-from rag.evaluation.metrics import mrr_at, ndcg_at, ranking_metrics, recall_at
-from rag.evaluation.qa import contains_answer, load_questions, threshold_sweep
 
 
 def test_ranking_metrics_match_hand_computed_values() -> None:

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+from application.evaluation.qa import QAItem, evaluate_retrieval, source_matches
 from bench.docugami_qa import convert, main
-from rag.evaluation.qa import QAItem, evaluate_retrieval, source_matches
 
 
 def test_exact_gold_source_matches_only_the_same_path() -> None:

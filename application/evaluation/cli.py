@@ -44,9 +44,9 @@ def _fmt(value: Any) -> str:
 
 
 def cmd_eval_beir(args: argparse.Namespace) -> int:
+    from application.evaluation.beir import run_beir
+    from application.evaluation.beir_data import load_beir
     from rag.cli import _app
-    from rag.evaluation.beir import run_beir
-    from rag.evaluation.beir_data import load_beir
     from rag.factory import retrieval_config
 
     app = _app(args)
@@ -96,8 +96,8 @@ def _answer_engine(app: Any, args: argparse.Namespace, answer_mode: str) -> Any:
 
 
 def cmd_eval_qa(args: argparse.Namespace) -> int:
+    from application.evaluation.qa import evaluate_answers, evaluate_retrieval, load_questions
     from rag.cli import _app
-    from rag.evaluation.qa import evaluate_answers, evaluate_retrieval, load_questions
 
     app = _app(args)
     items = load_questions(Path(args.file))
@@ -142,7 +142,7 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_squad2(args: argparse.Namespace) -> int:
-    from rag.evaluation.squad import export_squad
+    from application.evaluation.squad import export_squad
 
     out = Path(args.out)
     paragraphs, questions = export_squad(Path(args.file), out, every=args.every)

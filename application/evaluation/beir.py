@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from application.evaluation.beir_data import BeirDataset
+from application.evaluation.embedding_cache import CachedEmbedder, embedder_identity
+from application.evaluation.metrics import percentiles_ms, ranking_metrics
 from rag.config import Settings
 from rag.embeddings import Embedder
-from rag.evaluation.beir_data import BeirDataset
-from rag.evaluation.embedding_cache import CachedEmbedder, embedder_identity
-from rag.evaluation.metrics import percentiles_ms, ranking_metrics
 from rag.lexical import BM25Params, LexicalIndex
 from rag.retriever import RetrievalConfig, Retriever
 from rag.store import ChromaStore, make_client
@@ -108,14 +108,10 @@ def _build_index(
     cache_dir: Path,
     progress: Progress | None,
 ) -> None:
-    from ingest.chunking import Chunker, text_hash
+    from ingest.chunking import text_hash
+    from rag.factory import build_chunker
 
-    chunker = Chunker(
-        embedder.count_tokens,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
-        max_tokens=embedder.max_tokens,
-    )
+    chunker = build_chunker(settings, embedder)
     cached = CachedEmbedder(embedder, cache_dir / "embeddings.sqlite3")
     store.open_for_writing(embedder.model_id, embedder.dimension)
     total = len(dataset.corpus)
