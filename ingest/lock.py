@@ -12,15 +12,16 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from rag.errors import IngestLockedError
+from rag.disk import disk_full_error, is_disk_full
+from rag.errors import IngestError, IngestLockedError
 
 
 @contextmanager
 def ingest_lock(data_dir: Path, what: str) -> Iterator[None]:
-    data_dir.mkdir(parents=True, exist_ok=True)
     info_path = data_dir / "ingest.lock.json"
-    lock = FileLock(str(data_dir / "ingest.lock"))
     try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(data_dir / "ingest.lock"))
         lock.acquire(timeout=0)
     except Timeout:
         holder = "another ingest"
@@ -34,9 +35,19 @@ def ingest_lock(data_dir: Path, what: str) -> Iterator[None]:
             f"{data_dir} is being written by {holder}: wait for it to finish, or stop it; "
             "searches keep working meanwhile."
         ) from None
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(data_dir) from exc
+        raise IngestError(
+            f"cannot write to the data directory {data_dir} ({exc.strerror or exc}): an ingest "
+            "writes the index there; make it writable, or set RAG_DATA_DIR to a folder that is."
+        ) from exc
     try:
-        info_path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                         "what": what, "started": time.time()}))
+        try:  # who holds the lock, for the message above; a full disk must not stop the run
+            info_path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                             "what": what, "started": time.time()}))
+        except OSError:
+            info_path.unlink(missing_ok=True)
         yield
     finally:
         info_path.unlink(missing_ok=True)

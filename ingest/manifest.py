@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from rag.disk import read_only
+
 Status = Literal["indexed", "skipped", "failed"]
 
 _SCHEMA = """
@@ -74,11 +76,22 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self.read_only = False
+        try:
+            self._db = sqlite3.connect(str(path), timeout=30, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.OperationalError:
+            if not path.is_file() or not read_only(path.parent):
+                raise
+            # A read-only data directory (a read-only mount, another user's files): SQLite
+            # cannot make the WAL's shared-memory file there, so the manifest is opened as an
+            # immutable file. Status and the library read it; writing is refused.
+            self._db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1",
+                                       uri=True, isolation_level=None, check_same_thread=False)
+            self.read_only = True
 
     def close(self) -> None:
         self._db.close()
@@ -168,6 +181,16 @@ class Manifest:
 
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?,?)", (key, value))
+
+    def chunk_total(self) -> int:
+        """Chunk ids listed by all rows (every folder): what the store should hold at least."""
+        try:
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(json_array_length(chunk_ids)), 0) FROM files").fetchone()
+            return int(row[0])
+        except sqlite3.OperationalError:  # an SQLite without its JSON functions
+            rows = self._db.execute("SELECT chunk_ids FROM files WHERE chunk_ids != '[]'")
+            return sum(len(json.loads(ids)) for (ids,) in rows)
 
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat as stat_mod
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,12 +34,13 @@ from ingest.loaders import LOADERS, LOADERS_VERSION
 from ingest.manifest import FileRecord, Manifest
 from ingest.report import IngestReport, Progress
 from ingest.worker import LoaderPool, LoadResult, LoadTask
+from rag.disk import disk_full_error, free_bytes, is_disk_full, store_bytes_for
 from rag.embeddings import Embedder
-from rag.errors import IngestError
+from rag.errors import DiskFullError, IngestError
 from rag.store import ChromaStore
 from rag.types import Chunk
 
-__all__ = ["IngestPipeline", "IngestReport", "Progress", "file_hash", "walk"]
+__all__ = ["IngestPipeline", "IngestReport", "Progress", "Scan", "file_hash", "scan", "walk"]
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +58,103 @@ def file_hash(path: Path) -> str:
 
 def walk(folder: Path) -> Iterator[Path]:
     """Files below ``folder``, sorted, hidden files and folders and password sidecars left out."""
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    yield from scan(folder).files
+
+
+@dataclass
+class Scan:
+    """What a walk of a folder found.
+
+    ``refused``: files not read, with the reason (a link out of the folder, a FIFO, a socket,
+    a device): reported, never opened. ``unreadable``: folders that could not be listed
+    (relative, ``.`` for the folder itself), with the reason: the documents indexed from them
+    are kept, not removed.
+    """
+
+    files: list[Path] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat_mod.S_ISFIFO, "a FIFO"), (stat_mod.S_ISSOCK, "a socket"),
+                       (stat_mod.S_ISCHR, "a character device"),
+                       (stat_mod.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def scan(folder: Path, *, follow_links: bool = False) -> Scan:
+    """Walk ``folder`` without opening anything: regular files only, each real folder once.
+
+    A link (to a file or a folder) is followed when its target is inside ``folder``, or
+    anywhere when ``follow_links``; a link out of the folder is refused. Anything that is not a
+    regular file (a FIFO would block the reader forever) is refused. A folder that cannot be
+    listed is recorded in ``unreadable``, never taken as empty.
+    """
+    out = Scan()
+    root = os.path.realpath(folder)
+    seen_dirs: set[str] = set()
+
+    def rel(path: str) -> str:
+        return Path(os.path.relpath(path, folder)).as_posix()
+
+    def on_error(exc: OSError) -> None:
+        name = rel(exc.filename) if exc.filename else "."
+        out.unreadable[name] = exc.strerror or str(exc)
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=on_error, followlinks=True):
+        real_dir = os.path.realpath(dirpath)
+        if real_dir in seen_dirs:  # reached twice through links: walked once already
+            dirnames[:] = []
+            continue
+        seen_dirs.add(real_dir)
+        keep = []
+        for name in sorted(dirnames):
+            if name.startswith("."):
+                continue
+            full = os.path.join(dirpath, name)
+            real = os.path.realpath(full)
+            if os.path.islink(full):
+                if _inside(real, root):  # its files are walked under their own names
+                    continue
+                if not follow_links:
+                    out.refused[rel(full)] = (
+                        f"a link to the folder {real}, outside the ingested folder: not "
+                        "followed (`rag ingest --follow-links` follows it)")
+                    continue
+                if _inside(root, real):  # a link to a folder above this one: a loop
+                    continue
+            if real in seen_dirs:
+                continue
+            keep.append(name)
+        dirnames[:] = keep
         for name in sorted(filenames):
-            if not name.startswith(".") and not name.endswith(".password"):
-                yield Path(dirpath) / name
+            if name.startswith(".") or name.endswith(".password"):
+                continue
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                real = os.path.realpath(full)
+                if not _inside(real, root) and not follow_links:
+                    out.refused[rel(full)] = (
+                        f"a link to {real}, outside the ingested folder: not followed "
+                        "(`rag ingest --follow-links` follows it)")
+                    continue
+            try:
+                mode = os.stat(full).st_mode
+            except OSError:
+                out.files.append(Path(full))  # planning reports why it cannot be read
+                continue
+            if not stat_mod.S_ISREG(mode):
+                out.refused[rel(full)] = f"{_kind(mode)}, not a regular file: not read"
+                continue
+            out.files.append(Path(full))
+    return out
 
 
 @dataclass
@@ -116,6 +210,8 @@ class IngestPipeline:
         self.manifest = manifest
         self.embed_pool = embed_pool or 16 * int(getattr(embedder, "batch_size", 32))
         self._pool = LoaderPool(workers, timeout=file_timeout, memory_mb=file_memory_mb)
+        self.follow_links = False  # follow links out of the folder (`rag ingest --follow-links`)
+        self._todo_bytes = 0  # bytes of the files this sync has still to write (disk-full note)
 
     def close(self) -> None:
         """Stop the loader processes (they also stop with this process)."""
@@ -132,8 +228,37 @@ class IngestPipeline:
         progress: ProgressCallback | None = None,
         on_progress: DetailCallback | None = None,
         force: Collection[str] = (),
+        follow_links: bool | None = None,
     ) -> IngestReport:
-        """Make the index match ``folder``. ``force``: sources to re-index even if unchanged."""
+        """Make the index match ``folder``. ``force``: sources to re-index even if unchanged;
+        ``follow_links``: follow links out of the folder (default: ``self.follow_links``).
+
+        A write that fails because the disk is full raises ``DiskFullError``: the files
+        committed before it stay indexed, the one being written is rolled back (or by the next
+        run, from the journal), the rest are not recorded, so a re-run does them."""
+        try:
+            return self._sync(folder, dry_run=dry_run, passwords=passwords, progress=progress,
+                              on_progress=on_progress, force=force, follow_links=follow_links)
+        except Exception as exc:
+            if isinstance(exc, DiskFullError) or is_disk_full(exc):
+                # where and how much, for the whole run: what is left of it needs the room
+                raise disk_full_error(self.manifest.path.parent,
+                                      store_bytes_for(self._todo_bytes)) from exc
+            raise
+        finally:
+            self._todo_bytes = 0
+
+    def _sync(
+        self,
+        folder: Path,
+        *,
+        dry_run: bool,
+        passwords: Mapping[str, str] | None,
+        progress: ProgressCallback | None,
+        on_progress: DetailCallback | None,
+        force: Collection[str],
+        follow_links: bool | None,
+    ) -> IngestReport:
         start = time.perf_counter()
         if not folder.is_dir():
             raise IngestError(f"{folder} is not a folder: give `rag ingest` a directory to index")
@@ -146,11 +271,26 @@ class IngestPipeline:
         # Files that failed under older loaders get one more read (see LOADERS_VERSION).
         run.retry_failed = self.manifest.meta(f"loaders:{root}") != LOADERS_VERSION
         known = {rec.source: rec for rec in self.manifest.records(root)}
-        paths = list(walk(folder))
-        run.total = len(paths)
+        found = scan(folder, follow_links=self.follow_links if follow_links is None
+                     else follow_links)
+        paths = found.files
+        run.total = len(paths) + len(found.refused)
         loads: list[_File] = []
         twins: dict[str, list[_File]] = {}
         seen: set[str] = set()
+        for source, reason in found.refused.items():  # never opened; gone from the index
+            report.files += 1
+            report.failed[source] = reason
+            run.done(source)
+        for folder_name, reason in found.unreadable.items():
+            prefix = "" if folder_name == "." else folder_name + "/"
+            kept = [s for s in known if s.startswith(prefix)]
+            seen.update(kept)  # a folder that cannot be listed is not an empty folder
+            report.failed[prefix or "./"] = (
+                f"cannot read the folder ({reason}): the {len(kept)} documents indexed from it "
+                "are kept; make it readable and run again")
+        if not dry_run:
+            force = set(force) | self._lost(root, known)
         for path in paths:
             source = path.relative_to(folder).as_posix()
             seen.add(source)
@@ -193,6 +333,21 @@ class IngestPipeline:
         report.seconds = time.perf_counter() - start
         return report
 
+    def _lost(self, root: str, known: Mapping[str, FileRecord]) -> set[str]:
+        """Indexed files of ``root`` whose chunks the store no longer holds (a store deleted or
+        damaged behind the manifest's back): the sync re-indexes them. Cheap when nothing is
+        lost: one count against the manifest's total."""
+        expected = self.manifest.chunk_total()
+        if not expected or self.store.count() >= expected:
+            return set()
+        present = set(self.store.ids_for_root(root))
+        lost = {source for source, rec in known.items()
+                if rec.status == "indexed" and not present.issuperset(rec.chunk_ids)}
+        if lost:
+            log.warning("the index lacks chunks of %d files the manifest lists as indexed in %s "
+                        "(a store deleted or damaged): indexing them again", len(lost), root)
+        return lost
+
     def _changed(self) -> None:
         if self.after_change is None:
             return
@@ -220,16 +375,50 @@ class IngestPipeline:
 
     def write_file(self, record: FileRecord, chunks: list[Chunk], vectors: np.ndarray) -> None:
         """Journal, upsert, commit the row, delete stale chunks, clear the journal."""
+        self.check_space(sum(len(c.text.encode("utf-8")) for c in chunks))
         wanted = [c.id for c in chunks]
         present = self.store.ids_for_source(record.source, root=record.root)
         keep = set(wanted)
         stale = [i for i in present if i not in keep]
         self.manifest.begin(record.root, record.source, wanted + stale)
-        self.store.upsert(chunks, vectors)
-        record.chunk_ids = wanted
-        self.manifest.put(record)
+        try:
+            self.store.upsert(chunks, vectors)
+            record.chunk_ids = wanted
+            self.manifest.put(record)
+        except Exception as exc:
+            if isinstance(exc, DiskFullError) or is_disk_full(exc):
+                self._roll_back(record.root, record.source)
+            raise
         self.store.delete(stale)
         self.manifest.clear_journal(record.root, [record.source])
+
+    def check_space(self, text_bytes: int) -> None:
+        """Refuse (``DiskFullError``) to write ``text_bytes`` of chunk text without room for it.
+
+        Chroma does not survive a full disk in the middle of a write (a cut HNSW file leaves the
+        collection unreadable), so the room is checked before each file is written: what the
+        file needs, with headroom, must be free where the store and the manifest live."""
+        places = [self.manifest.path.parent]
+        local = self.store.local_path
+        if local is not None:
+            places.append(local)
+        for place in places:
+            need = store_bytes_for(text_bytes if place == local else 0)
+            if free_bytes(place) < need:
+                raise disk_full_error(place, store_bytes_for(max(self._todo_bytes, text_bytes)))
+
+    def _roll_back(self, root: str, source: str) -> None:
+        """Undo a write that failed half-way; what this cannot do, the next sync's recovery does."""
+        try:
+            rec = self.manifest.get(root, source)
+            keep = set(rec.chunk_ids) if rec is not None else set()
+            for journalled, ids in self.manifest.journal(root):
+                if journalled == source:
+                    self.store.delete([i for i in ids if i not in keep])
+                    self.manifest.clear_journal(root, [source])
+        except Exception as exc:
+            log.warning("cannot undo the unfinished write of %s yet (%s): the next ingest does",
+                        source, exc)
 
     def _delete_file(self, rec: FileRecord) -> None:
         ids = self.store.ids_for_source(rec.source, root=rec.root)
@@ -410,6 +599,7 @@ class _Run:
     # --- loading, embedding across files, writing --------------------------------------------
 
     def load_all(self, files: list[_File]) -> None:
+        self.p._todo_bytes = sum(f.size for f in files)
         by_source = {f.source: f for f in files}
         tasks = (LoadTask(f.path, f.source, f.password) for f in files)
         for result in self.p._pool.load(tasks):
@@ -451,5 +641,6 @@ class _Run:
                               item.vectors)
             self.report.pages += item.pages
             self.report.chunks += len(item.chunks)
+            self.p._todo_bytes = max(0, self.p._todo_bytes - item.file.size)
             self.done(item.file.source)
         self.pending.clear()

@@ -4,6 +4,7 @@
     ├── ConfigError            invalid setting
     ├── EmbedderMismatchError  collection was built with another embedding model
     ├── StoreError             Chroma unreachable or failing
+    │   └── DiskFullError      a write failed (or would) for want of disk space
     ├── IngestError            a folder or file cannot be ingested
     │   └── LoaderError        one file cannot be read (the run goes on)
     ├── IngestLockedError      another ingest holds the data directory
@@ -31,6 +32,10 @@ class EmbedderMismatchError(RagError):
 
 class StoreError(RagError):
     pass
+
+
+class DiskFullError(StoreError):
+    """The disk holding the data directory is full; the message says how much to free."""
 
 
 class IngestError(RagError):

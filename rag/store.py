@@ -10,12 +10,15 @@ import logging
 import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from rag.errors import EmbedderMismatchError, StoreError
+from rag.disk import LOW_SPACE_BYTES, disk_full_error, free_bytes, is_disk_full, read_only
+from rag.errors import EmbedderMismatchError, RagError, StoreError
 from rag.types import Chunk, RetrievedChunk
 
 log = logging.getLogger(__name__)
@@ -71,9 +74,18 @@ def make_client(*, path: str | None = None, host: str = "", port: int = 8000) ->
     try:
         return chromadb.PersistentClient(path=path, settings=chroma_settings)
     except Exception as exc:
+        if read_only(Path(path)) or "readonly database" in str(exc):
+            raise StoreError(
+                f"the index in {path} is read-only, and Chroma writes to its store even to "
+                "search it: make the folder writable, or copy the data directory to a "
+                "writable place and point RAG_DATA_DIR there."
+            ) from exc
+        if is_disk_full(exc):
+            raise disk_full_error(Path(path)) from exc
         raise StoreError(
             f"cannot open the Chroma store in {path} ({exc}). Check that the directory is "
-            "writable and not used by a different Chroma version; RAG_DATA_DIR selects another."
+            "writable and not used by a different Chroma version; RAG_DATA_DIR selects another; "
+            "`rag ingest DIR --verify` rebuilds a damaged store from the files of DIR."
         ) from exc
 
 
@@ -89,6 +101,17 @@ class ChromaStore:
             self._max_batch = int(client.get_max_batch_size())
         except Exception:
             self._max_batch = 5000
+
+    @property
+    def local_path(self) -> Path | None:
+        """The directory of an embedded store; ``None`` for a Chroma server."""
+        try:
+            settings = self._client.get_settings()
+            if settings.is_persistent and settings.persist_directory:
+                return Path(settings.persist_directory)
+        except Exception:
+            pass
+        return None
 
     # --- opening -------------------------------------------------------------------------
 
@@ -107,10 +130,12 @@ class ChromaStore:
         """Create the collection, or check that it was built by the same embedder."""
         collection = self._existing()
         if collection is None:
-            self._collection = self._client.get_or_create_collection(
-                self.collection_name,
-                metadata={"hnsw:space": "cosine", "embedder": embedder_id, "dimension": dimension},
-            )
+            with self._chroma("create the collection"):
+                self._collection = self._client.get_or_create_collection(
+                    self.collection_name,
+                    metadata={"hnsw:space": "cosine", "embedder": embedder_id,
+                              "dimension": dimension},
+                )
             return
         self.check_embedder(embedder_id, dimension)
 
@@ -147,12 +172,13 @@ class ChromaStore:
         collection = self._require()
         for start in range(0, len(chunks), self._max_batch):
             part = chunks[start : start + self._max_batch]
-            collection.upsert(
-                ids=[c.id for c in part],
-                documents=[c.text for c in part],
-                metadatas=[c.metadata() for c in part],
-                embeddings=vectors[start : start + len(part)],
-            )
+            with self._chroma("write chunks"):
+                collection.upsert(
+                    ids=[c.id for c in part],
+                    documents=[c.text for c in part],
+                    metadatas=[c.metadata() for c in part],
+                    embeddings=vectors[start : start + len(part)],
+                )
         if chunks:
             self._bump_generation()
 
@@ -162,7 +188,8 @@ class ChromaStore:
             return
         ids = list(ids)
         for start in range(0, len(ids), self._max_batch):
-            collection.delete(ids=ids[start : start + self._max_batch])
+            with self._chroma("delete chunks"):
+                collection.delete(ids=ids[start : start + self._max_batch])
         self._bump_generation()
 
     # --- generation: lets derived indexes (the lexical one) notice any change ---------------
@@ -208,7 +235,10 @@ class ChromaStore:
 
     def count(self) -> int:
         collection = self._existing()
-        return 0 if collection is None else int(collection.count())
+        if collection is None:
+            return 0
+        with self._chroma("count the chunks"):
+            return int(collection.count())
 
     def ids_for_source(self, source: str, root: str | None = None) -> list[str]:
         collection = self._existing()
@@ -217,14 +247,16 @@ class ChromaStore:
         where: dict[str, Any] = {"source": source}
         if root is not None:
             where = {"$and": [{"source": source}, {"root": root}]}
-        return list(collection.get(where=where, include=[])["ids"])
+        with self._chroma("read a file's chunk ids"):
+            return list(collection.get(where=where, include=[])["ids"])
 
     def ids_for_root(self, root: str) -> list[str]:
         """Every chunk id ingested from the folder ``root`` (ingest's --verify compares them)."""
         collection = self._existing()
         if collection is None:
             return []
-        return list(collection.get(where={"root": root}, include=[])["ids"])
+        with self._chroma("read a folder's chunk ids"):
+            return list(collection.get(where={"root": root}, include=[])["ids"])
 
     def records(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any], np.ndarray]]:
         """(id, text, metadata, vector) of these chunk ids, in the order given; missing left out.
@@ -236,8 +268,9 @@ class ChromaStore:
         found: dict[str, tuple[str, str, dict[str, Any], np.ndarray]] = {}
         ids = list(ids)
         for start in range(0, len(ids), self._max_batch):
-            got = collection.get(ids=ids[start : start + self._max_batch],
-                                 include=["documents", "metadatas", "embeddings"])
+            with self._chroma("read chunks"):
+                got = collection.get(ids=ids[start : start + self._max_batch],
+                                     include=["documents", "metadatas", "embeddings"])
             for cid, doc, meta, vec in zip(got["ids"], got["documents"], got["metadatas"],
                                            got["embeddings"], strict=True):
                 found[cid] = (cid, doc or "", dict(meta or {}), np.asarray(vec, dtype=np.float32))
@@ -252,9 +285,10 @@ class ChromaStore:
         unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), 500):
             part = unique[start : start + 500]
-            got = collection.get(
-                where={"chunk_hash": {"$in": part}}, include=["metadatas", "embeddings"]
-            )
+            with self._chroma("read stored vectors"):
+                got = collection.get(
+                    where={"chunk_hash": {"$in": part}}, include=["metadatas", "embeddings"]
+                )
             for meta, vec in zip(got["metadatas"], got["embeddings"], strict=True):
                 found.setdefault(str(meta["chunk_hash"]), np.asarray(vec, dtype=np.float32))
         return found
@@ -269,7 +303,8 @@ class ChromaStore:
         include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
         offset = 0
         while True:
-            got = collection.get(include=include, limit=page_size, offset=offset)
+            with self._chroma("read the chunks"):
+                got = collection.get(include=include, limit=page_size, offset=offset)
             ids = got["ids"]
             if not ids:
                 return
@@ -283,7 +318,8 @@ class ChromaStore:
         collection = self._existing()
         if collection is None or not ids:
             return []
-        got = collection.get(ids=list(ids), include=["documents", "metadatas"])
+        with self._chroma("read chunks"):
+            got = collection.get(ids=list(ids), include=["documents", "metadatas"])
         by_id = {
             cid: _to_retrieved(cid, doc, meta, 0.0)
             for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
@@ -295,7 +331,8 @@ class ChromaStore:
         collection = self._existing()
         if collection is None or not ids:
             return {}
-        got = collection.get(ids=list(ids), include=["embeddings"])
+        with self._chroma("read vectors"):
+            got = collection.get(ids=list(ids), include=["embeddings"])
         return {
             cid: np.asarray(vec, dtype=np.float32)
             for cid, vec in zip(got["ids"], got["embeddings"], strict=True)
@@ -345,7 +382,52 @@ class ChromaStore:
                 include=include,
             )
         except Exception as exc:
-            raise StoreError(f"Chroma query failed: {exc}") from exc
+            raise self._error(exc, "search") from exc
+
+    # --- failures ------------------------------------------------------------------------
+
+    @contextmanager
+    def _chroma(self, doing: str) -> Iterator[None]:
+        """Chroma's own exceptions, as a ``StoreError`` that says what to do."""
+        try:
+            yield
+        except RagError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, doing) from exc
+
+    def _error(self, exc: Exception, doing: str) -> StoreError:
+        local = self.local_path
+        if local is not None and (is_disk_full(exc) or free_bytes(local) < LOW_SPACE_BYTES):
+            return disk_full_error(local.parent)
+        what = " ".join(str(exc).split()) or exc.__class__.__name__
+        if local is None:
+            advice = "check the Chroma server's log"
+        else:
+            advice = ("if it persists, the store is damaged: `rag ingest DIR --verify` rebuilds "
+                      "it from the files of DIR")
+        return StoreError(f"Chroma failed to {doing} ({what}): {advice}")
+
+    def probe(self) -> None:
+        """Read the collection the way a search does (count, a stored vector, a nearest-neighbour
+        query); a damaged store raises ``StoreError`` here instead of in a user's search."""
+        collection = self._existing()
+        if collection is None:
+            return
+        with self._chroma("read the collection"):
+            n = int(collection.count())
+            if not n:
+                return
+            got = collection.get(limit=1, include=["embeddings"])
+            vector = np.asarray(got["embeddings"][0], dtype=np.float32)
+            collection.query(query_embeddings=[vector], n_results=min(n, 100),
+                             include=["distances"])
+
+    def drop(self) -> None:
+        """Delete the collection, chunks and all (``--verify`` rebuilds a damaged one)."""
+        with self._chroma("delete the damaged collection"):
+            self._client.delete_collection(self.collection_name)
+        self._collection = None
 
 
 def _to_retrieved(cid: str, doc: str | None, meta: Mapping[str, Any] | None, score: float) -> RetrievedChunk:
