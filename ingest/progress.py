@@ -8,6 +8,7 @@ from typing import Any
 
 from ingest.report import Progress
 from rag.errors import RagError
+from rag.terminal import printable
 
 # "ingest  40%|####      | 8/20 files, 96 pages, 410 chunks, 402 embedded | a.pdf [00:31, ETA 00:46]"
 _FORMAT = ("{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} files{postfix} "
@@ -34,7 +35,7 @@ class ProgressBar:
             bar.total = p.files_total
         bar.update(p.files_done - bar.n)
         bar.set_postfix_str(f"{p.pages} pages, {p.chunks} chunks, {p.embedded} embedded"
-                            + (f" | {p.source[-40:]}" if p.source else ""), refresh=True)
+                            + (f" | {printable(p.source)[-40:]}" if p.source else ""), refresh=True)
 
     def close(self) -> None:
         if self._bar is not None:

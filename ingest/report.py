@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rag.terminal import printable
+
 
 @dataclass
 class Progress:
@@ -49,7 +51,8 @@ class IngestReport:
         )
 
     def table(self, *, max_names: int = 3) -> str:
-        """The summary table: one row per outcome, with examples and failure reasons."""
+        """The summary table: one row per outcome, with examples and failure reasons (file
+        names with control characters escaped: the table is for a terminal)."""
         rows: list[tuple[str, int, str]] = [
             ("indexed", len(self.indexed), _names(self.indexed, max_names)),
             ("updated", len(self.updated), _names(self.updated, max_names)),
@@ -64,7 +67,7 @@ class IngestReport:
         lines = [f"  {name:<10} {count:>6}  {detail}".rstrip() for name, count, detail in rows]
         reasons = Counter(_reason_kind(r) for r in self.failed.values())
         for reason, count in reasons.most_common():
-            lines.append(f"  {'':<10} {count:>6}  {reason}")
+            lines.append(f"  {'':<10} {count:>6}  {printable(reason)}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,13 +78,13 @@ def _names(items: list[str], limit: int) -> str:
     if not items:
         return ""
     more = f", ... (+{len(items) - limit})" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more
+    return ", ".join(printable(item) for item in items[:limit]) + more
 
 
 def _skipped_kinds(items: list[str]) -> str:
     kinds = Counter((item.rsplit(".", 1)[-1].lower() if "." in item else "(no extension)")
                     for item in items)
-    return ", ".join(f"{n} .{k}" if not k.startswith("(") else f"{n} {k}"
+    return ", ".join(f"{n} .{printable(k)}" if not k.startswith("(") else f"{n} {k}"
                      for k, n in kinds.most_common(5))
 
 

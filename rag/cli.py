@@ -41,11 +41,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     from ingest.lock import ingest_lock
     from ingest.progress import ProgressBar, parse_passwords
+    from rag.terminal import printable
 
     app = _app(args)
     folder = Path(args.folder)
     if not folder.is_dir():
-        raise RagError(f"{folder} is not a folder: give `rag ingest` a directory to index")
+        raise RagError(f"{printable(folder)} is not a folder: give `rag ingest` a directory to "
+                       "index")
     passwords = parse_passwords(args.password or [], args.passwords_file)
     if args.watch and (args.dry_run or args.verify):
         raise RagError("--watch keeps the index in sync; run --dry-run or --verify without it")
@@ -54,40 +56,46 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         with lock:
             if args.watch:
+                app.pipeline.follow_links = args.follow_links
                 return _watch(app, folder, args, passwords)
             force: list[str] = []
             verified = None
             if args.verify:
-                from ingest.verify import verify_folder
+                from ingest.verify import readable_store, verify_folder
 
+                notes = readable_store(app, folder, repair=not args.dry_run)
                 verified = verify_folder(app.store, app.manifest, folder, repair=not args.dry_run)
+                verified.notes = notes
                 force = sorted(verified.missing)
             bar = ProgressBar(disable=args.json or args.quiet)
             try:
                 report = app.pipeline.sync(folder, dry_run=args.dry_run, passwords=passwords,
-                                           on_progress=bar.update, force=force)
+                                           on_progress=bar.update, force=force,
+                                           follow_links=args.follow_links)
             finally:
                 bar.close()
     finally:
-        app.pipeline.close()
+        if "pipeline" in app.__dict__:  # built: stop its loader processes
+            app.pipeline.close()
     if args.json:
         out = report.to_dict()
         if verified is not None:
             out["verify"] = verified.to_dict()
         _print_json(out)
         return 1 if args.strict and report.failed else 0
+    # File names and reasons come from the folder: control characters are shown escaped.
     for source, reason in report.failed.items():
-        print(f"failed: {source}: {reason}", file=sys.stderr)
+        print(printable(f"failed: {source}: {reason}"), file=sys.stderr)
     for line in verified.lines() if verified is not None else []:
-        print(line)
+        print(printable(line))
     if args.dry_run:
         for label, items in (("add", report.indexed), ("update", report.updated),
                              ("remove", report.removed)):
             for item in items:
-                print(f"would {label}: {item}")
+                print(printable(f"would {label}: {item}"))
     else:
         if report.removed:
-            print("removed: " + ", ".join(report.removed))
+            print(printable("removed: " + ", ".join(report.removed)))
         print(report.table())
     print(report.summary())
     return 1 if args.strict and report.failed else 0
@@ -146,12 +154,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([h.to_dict() for h in hits])
         return 0
+    from rag.terminal import printable
+
     if not hits:
         print("no results")
     for rank, h in enumerate(hits, start=1):
         page = f" p.{h.page}" if h.page is not None else ""
-        snippet = " ".join(h.text.split())[:200]
-        print(f"{rank}. {h.source}{page}  score {h.score:.3f}\n   {snippet}")
+        # document text and file names reach a terminal: control characters shown escaped
+        snippet = printable(" ".join(h.text.split())[:200])
+        print(f"{rank}. {printable(h.source)}{page}  score {h.score:.3f}\n   {snippet}")
     return 0
 
 
@@ -228,13 +239,15 @@ def collect_status(app: App) -> dict[str, Any]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from rag.terminal import printable
+
     status = collect_status(_app(args))
     if args.json:
         _print_json(status)
     else:
         width = max(len(k) for k in status)
         for key, value in status.items():
-            print(f"{key.ljust(width)}  {value}")
+            print(f"{key.ljust(width)}  {printable(value)}")
     return 0
 
 
@@ -282,9 +295,45 @@ def _add_retrieval_flags(p: argparse.ArgumentParser) -> None:
                    help="only search files whose path matches, e.g. 'reports/*.pdf'")
 
 
+def _top_k(text: str) -> int:
+    """``--k``: a whole number in RAG_TOP_K's range (a usage error otherwise)."""
+    from rag.config import TOP_K_RANGE
+
+    low, high = TOP_K_RANGE
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number: give {low} to {high}") from None
+    if not low <= k <= high:
+        raise argparse.ArgumentTypeError(f"{k} is out of range: give {low} to {high} "
+                                         "(as RAG_TOP_K)")
+    return k
+
+
+def _question(text: str) -> str:
+    """A question: some text, at most MAX_QUESTION_CHARS characters."""
+    from rag.config import MAX_QUESTION_CHARS
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the question is empty: ask something, e.g. "
+                                         "rag ask \"what is HNSW?\"")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise argparse.ArgumentTypeError(
+            f"the question is {len(text):,} characters long; the limit is "
+            f"{MAX_QUESTION_CHARS:,}: ask about one thing at a time, or search for a phrase")
+    return text
+
+
+def _data_dir(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give the folder for the index, e.g. ./data")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description="Chat with your documents, locally.")
-    parser.add_argument("--data-dir", help="override RAG_DATA_DIR")
+    parser.add_argument("--data-dir", type=_data_dir, help="override RAG_DATA_DIR")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -299,7 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passwords-file", metavar="TSV",
                    help="passwords of encrypted PDFs, one FILE<TAB>PASSWORD per line")
     p.add_argument("--verify", action="store_true",
-                   help="check that the manifest and the index agree; repair, then sync")
+                   help="check that the manifest and the index agree, and that the index can be "
+                   "read; repair (a damaged index is rebuilt from the files), then sync")
+    p.add_argument("--follow-links", action="store_true",
+                   help="also follow symbolic links to files and folders outside FOLDER "
+                   "(default: such links are reported and not read)")
     p.add_argument("--watch", action="store_true",
                    help="keep syncing as files are added, changed and removed (Ctrl-C stops)")
     p.add_argument("--debounce", type=float, default=2.0, metavar="SECONDS",
@@ -310,15 +363,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("search", help="ranked chunks for a question")
-    p.add_argument("question")
-    p.add_argument("--k", type=int, default=None, help="how many (default RAG_TOP_K)")
+    p.add_argument("question", type=_question)
+    p.add_argument("--k", type=_top_k, default=None, help="how many, 1 to 100 (default RAG_TOP_K)")
     _add_retrieval_flags(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="answer a question from the documents, with sources")
-    p.add_argument("question")
-    p.add_argument("--k", type=int, default=None,
+    p.add_argument("question", type=_question)
+    p.add_argument("--k", type=_top_k, default=None,
                    help="chunks retrieved for the model (default RAG_TOP_K; the in-process "
                    "model gets those within RAG_LOCAL_CONTEXT_TOKENS)")
     p.add_argument("--extract", action="store_true",

@@ -13,6 +13,11 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# `rag ask` / `rag search` refuse longer questions (a usage error that names the limit): the
+# embedder reads 256 tokens (~1,000 characters) of a query, and a question is a sentence or a
+# few, not a document.
+MAX_QUESTION_CHARS = 4000
+TOP_K_RANGE = (1, 100)  # RAG_TOP_K and `--k`
 
 
 class Settings(BaseSettings):
@@ -45,7 +50,8 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(32, ge=1, le=4096, description="Chunks per embedding batch.")
     chunk_size: int = Field(200, ge=16, description="Chunk size in tokens of the embedder.")
     chunk_overlap: int = Field(30, ge=0, description="Overlap between chunks, in tokens.")
-    top_k: int = Field(5, ge=1, le=100, description="How many chunks are given to the LLM.")
+    top_k: int = Field(5, ge=TOP_K_RANGE[0], le=TOP_K_RANGE[1],
+                       description="How many chunks are given to the LLM.")
     min_score: float = Field(
         0.2,
         ge=-1.0,
@@ -156,6 +162,28 @@ class Settings(BaseSettings):
         if isinstance(value, bool):
             return "on" if value else "off"
         return flags.get(str(value).strip().lower(), value)
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir_given(cls, value: object) -> object:
+        """An empty RAG_DATA_DIR would be the current directory: refused, not guessed."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: set it to the folder for the index, e.g. ./data, or "
+                             "unset it for the default ./data")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_is_a_folder(cls, value: Path) -> Path:
+        """A file where the data directory (or one of its parents) should be is refused here,
+        in one line, rather than by the first write into it."""
+        for path in (value, *value.absolute().parents):
+            if path.exists():
+                if not path.is_dir():
+                    raise ValueError(f"{path} is a file, not a folder: set RAG_DATA_DIR to a "
+                                     "folder (it is created if missing)")
+                break
+        return value
 
     @field_validator("gguf_path", "llm_threads", "models_dir", mode="before")
     @classmethod
