@@ -29,6 +29,9 @@ import numpy as np
 
 from rag.embeddings import _canonical_id, prefixes_for, resolve_model_path, token_counter
 from rag.errors import ConfigError
+from rag.privacy import library_defaults
+
+library_defaults()  # ORT_DISABLE_TELEMETRY before onnxruntime is first imported
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +329,8 @@ def _load_tokenizer(cache_dir: Path) -> Any:
 def _open_session(path: Path, threads: int) -> Any:
     import onnxruntime as ort
 
+    if os.environ.get("ORT_DISABLE_TELEMETRY", "1") not in ("0", "false", "False"):
+        ort.disable_telemetry_events()  # besides the variable, for an onnxruntime that ignores it
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

@@ -1,6 +1,8 @@
 """Nothing leaves the machine: telemetry of the libraries we use is switched off here.
 
-Called by every entry point (CLI, UI) before the libraries are imported.
+Called by every entry point (CLI, UI) before the libraries are imported; modules that import
+such a library themselves (``rag.onnx_embedder``) also call ``library_defaults`` first, so code
+that builds them without the app (tests, benchmarks) is covered too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ _DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "TOKENIZERS_PARALLELISM": "false",
     "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    # onnxruntime (the default embedder) sends usage events to mobile.events.data.microsoft.com
+    # from native code, which Python cannot see: seen with strace while the model is exported.
+    "ORT_DISABLE_TELEMETRY": "1",
     "LANGSMITH_TRACING": "false",  # LangChain sends traces only when asked; make sure
     "LANGCHAIN_TRACING_V2": "false",
     # Library progress bars would garble the CLI's own output and its one-line errors.
@@ -21,6 +26,12 @@ _DEFAULTS = {
     "TRANSFORMERS_VERBOSITY": "error",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
 }
+
+
+def library_defaults() -> None:
+    """The telemetry opt-outs alone (no offline switch), unless the user set them."""
+    for key, value in _DEFAULTS.items():
+        os.environ.setdefault(key, value)
 
 
 def disable_telemetry(offline_models: bool = True) -> None:
