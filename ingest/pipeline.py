@@ -92,10 +92,11 @@ def _kind(mode: int) -> str:
 def scan(folder: Path, *, follow_links: bool = False) -> Scan:
     """Walk ``folder`` without opening anything: regular files only, each real folder once.
 
-    A link (to a file or a folder) is followed when its target is inside ``folder``, or
-    anywhere when ``follow_links``; a link out of the folder is refused. Anything that is not a
-    regular file (a FIFO would block the reader forever) is refused. A folder that cannot be
-    listed is recorded in ``unreadable``, never taken as empty.
+    A link to a file is read when its target is inside ``folder``; a link to a folder inside
+    is not entered (its files are walked under their own names). A link out of the folder, to
+    a file or a folder, is refused unless ``follow_links``. Anything that is not a regular file
+    (a FIFO would block the reader forever) is refused. A folder that cannot be listed is
+    recorded in ``unreadable``, never taken as empty.
     """
     out = Scan()
     root = os.path.realpath(folder)
