@@ -35,8 +35,9 @@ from rag.text import Analyzer
 from rag.types import AnswerSentence, Evidence, Source
 
 LEXICAL_WEIGHT = 1.0  # overlap weight in a sentence's score
-MIN_EVIDENCE = 0.65  # below this best score no sentence answers: refuse
-MIN_QUOTE = 0.72  # an extractive answer, with no model to judge the passages, needs more
+MIN_EVIDENCE = 0.55  # below this best score no sentence answers: refuse
+MIN_QUOTE = 0.65  # an extractive answer, with no model to judge the passages, needs more
+UNKNOWN_SHARE = 0.5  # refuse when this share of the question's topic terms is in no document
 RELATIVE_KEEP = 0.70  # a further extracted sentence scores at least this share of the best
 MAX_EXTRACTED = 3
 SUPPORT_COSINE = 0.62  # a claim and a passage sentence saying the same thing
@@ -207,9 +208,18 @@ class EvidenceFinder:
                 enumerate(sources)], scored
 
     @staticmethod
-    def is_answerable(scored: Sequence[Scored], *, quoting: bool = False) -> bool:
+    def is_answerable(scored: Sequence[Scored], *, quoting: bool = False,
+                      unknown_share: float = 0.0) -> bool:
         """Whether any sentence speaks to the question at all; ``quoting``: well enough to be
-        quoted as the answer (a model given the passages may still find it in them)."""
+        quoted as the answer (a model given the passages may still find it in them).
+
+        ``unknown_share``: the share of the question's topic terms that no document holds
+        (``LexicalIndex.unknown_share``). When half of them are unknown (a deleted file's
+        subject: "backups", "rotated") the question is about something else than the passages
+        found for it, however similar their wording.
+        """
+        if unknown_share >= UNKNOWN_SHARE:
+            return False
         return bool(scored) and scored[0].score >= (MIN_QUOTE if quoting else MIN_EVIDENCE)
 
     @staticmethod

@@ -181,6 +181,13 @@ class LexicalIndex:
         self.ensure_current()
         return sorted(set(self._sources))
 
+    def unknown_share(self, terms: set[str]) -> float:
+        """The share of ``terms`` (analysed terms) that no chunk of the collection holds."""
+        self.ensure_current()
+        if self._bm25 is None or not terms:
+            return 0.0
+        return sum(t not in self._bm25.vocab_dict for t in terms) / len(terms)
+
     def search(
         self, query: str, k: int, *, source_filter: Callable[[str], bool] | None = None
     ) -> list[LexicalHit]:

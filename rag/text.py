@@ -13,7 +13,7 @@ WORD = re.compile(r"(?u)\b\w\w+\b")  # words of two or more characters
 
 # Words that carry no topic in a question (on top of the BM25 stop words).
 QUESTION_WORDS = frozenset(
-    ["what", "which", "who", "whom", "whose", "when", "where", "why", "how", "about", "also", "more", "tell", "me", "please", "explain", "describe", "does", "do", "did", "can", "could", "would", "should", "was", "were", "has", "have", "had", "its", "his", "her", "him", "them", "they", "it", "that", "this", "those", "these", "there", "here", "any", "some", "other", "else"]
+    ["what", "which", "who", "whom", "whose", "when", "where", "why", "how", "about", "also", "more", "tell", "me", "please", "explain", "describe", "does", "do", "did", "can", "could", "would", "should", "was", "were", "has", "have", "had", "its", "his", "her", "him", "them", "they", "it", "that", "this", "those", "these", "there", "here", "any", "some", "other", "else", "often", "much", "many", "usually", "typically", "exactly"]
 )
 # Words by which a follow-up refers back to the conversation ("what does its ef_search do?").
 REFERRING_WORDS = frozenset(
