@@ -15,8 +15,8 @@ and one untimed answer warms them up. For each question it records, from the cal
   length and the prompt's size in tokens (the system prompt's tokens included; llama.cpp keeps
   them from the previous answer, so they are not evaluated again).
 
-``--k`` compares how many chunks are retrieved (``k`` of ``stream_answer``, as the UI's top-k
-slider passes it) and ``--budget`` the most tokens of passages the model is given
+``--k`` compares how many chunks are retrieved (``SearchOptions.k`` given to ``stream_answer``,
+as the UI's top-k slider passes it) and ``--budget`` the most tokens of passages the model is given
 (``RAG_LOCAL_CONTEXT_TOKENS``; 0: all k), one pass over the questions per pair (see ``run``). Questions the app refuses (nothing relevant retrieved) answer without the model and are left
 out of the first-token figures; their count is printed.
 """
@@ -57,13 +57,14 @@ def ask(engine: Any, question: str, k: int | None, budget: int,
     """One answer, timed from the call: sources known, first piece, last piece."""
     from rag.chat import SourcesEvent, TokenEvent
     from rag.prompts import build_messages
+    from rag.retriever import SearchOptions
 
     t0 = time.perf_counter()
     t_sources = t_first = None
     pieces: list[str] = []
     given: list[Any] = []
     left_out = 0
-    for event in engine.stream_answer(question, k=k):
+    for event in engine.stream_answer(question, options=SearchOptions(k=k)):
         now = time.perf_counter()
         if isinstance(event, SourcesEvent):
             t_sources, given, left_out = now, event.sources, event.left_out

@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/query.py [--n 100000] [--data-dir DIR] [--json]
 
-Each measured query is one ``app.retriever.retrieve(question, k, mode=...)``: embed the
+Each measured query is one ``app.retriever.retrieve(question, SearchOptions(k, mode))``: embed the
 question, dense search in Chroma, BM25 search (with its check that the index is current),
 fusion, fetching the texts of the hits kept and merging neighbours, exactly the work of
 ``rag search``. The model and the clients are loaded once; a few warm-up queries run first.
@@ -250,6 +250,7 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 def measure(data_dir: Path, questions: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Latency of ``retrieve`` per mode on the index in ``data_dir``, after warm-up."""
     from rag.factory import App
+    from rag.retriever import SearchOptions
 
     load_before = load_average()
     started = time.perf_counter()
@@ -258,13 +259,14 @@ def measure(data_dir: Path, questions: list[str], args: argparse.Namespace) -> d
     load_s = time.perf_counter() - started
     chunks = app.store.count()
     k = app.settings.top_k
+    options = {mode: SearchOptions(k=k, mode=mode) for mode in MODES}
 
     first = time.perf_counter()
-    retriever.retrieve(questions[0], k, mode="hybrid")  # opens the persisted BM25 index
+    retriever.retrieve(questions[0], options["hybrid"])  # opens the persisted BM25 index
     first_query_s = time.perf_counter() - first
     for q in questions[: args.warmup]:
         for mode in MODES:
-            retriever.retrieve(q, k, mode=mode)
+            retriever.retrieve(q, options[mode])
 
     clock = StageClock()
     clock.wrap(app.embedder, "embed_query", "embed")
@@ -281,7 +283,7 @@ def measure(data_dir: Path, questions: list[str], args: argparse.Namespace) -> d
         for mode in MODES:
             clock.current = {}
             t0 = time.perf_counter()
-            retriever.retrieve(q, k, mode=mode)
+            retriever.retrieve(q, options[mode])
             total = time.perf_counter() - t0
             totals[mode].append(total)
             for stage in STAGES:

@@ -22,7 +22,7 @@ from rag.prompts import (
     format_context,
     is_refusal,
 )
-from rag.retriever import Retrieval, RetrievalConfig, Retriever
+from rag.retriever import Retrieval, Retriever, SearchOptions
 from rag.text import REFERRING_WORDS
 from rag.types import Answer, AnswerSentence, Message, RetrievedChunk, Source
 
@@ -152,7 +152,6 @@ class ChatEngine:
         llm: LLM | None,
         *,
         evidence: EvidenceFinder,
-        top_k: int,
         min_score: float,
         temperature: float,
         max_tokens: int,
@@ -162,36 +161,29 @@ class ChatEngine:
         self.retriever = retriever
         self.llm = llm
         self.evidence = evidence
-        self.top_k = top_k
         self.min_score = min_score
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.rewrite_queries = rewrite_queries
         self.context_budget = context_budget
 
-    def retrieve(
-        self,
-        query: str,
-        k: int | None = None,
-        *,
-        mode: str | None = None,
-        sources: Sequence[str] | None = None,
-        source_glob: str | None = None,
-        config: RetrievalConfig | None = None,
-    ) -> Retrieval:
+    @property
+    def top_k(self) -> int:
+        """How many passages a question that names no ``k`` is given (RAG_TOP_K)."""
+        return self.retriever.default_k
+
+    def retrieve(self, query: str, options: SearchOptions | None = None) -> Retrieval:
         """Ranked chunks, or none when even the best is below ``min_score``.
 
         Relevance is judged on the cosine similarity of the best dense hit whatever the mode
         (a fused or BM25 score has no fixed scale); in dense mode each hit below the threshold
         is dropped as well.
         """
-        result = self.retriever.retrieve(
-            query, k or self.top_k, mode=mode, sources=sources, source_glob=source_glob,
-            config=config,
-        )
+        options = options or SearchOptions()
+        result = self.retriever.retrieve(query, options)
         if result.best_cosine is None or result.best_cosine < self.min_score:
             result.hits = []
-        elif (mode or self.retriever.config.mode) == "dense":
+        elif self.retriever.config_for(options).mode == "dense":
             result.hits = [h for h in result.hits if h.score >= self.min_score]
         return result
 
@@ -211,22 +203,19 @@ class ChatEngine:
         question: str,
         history: Sequence[Message] = (),
         *,
-        k: int | None = None,
-        mode: str | None = None,
-        sources: Sequence[str] | None = None,
-        source_glob: str | None = None,
+        options: SearchOptions | None = None,
     ) -> Iterator[ChatEvent]:
         """Events for one answer: sources first, then tokens, then the finished ``Answer``.
 
-        ``sources`` (exact paths) and ``source_glob`` restrict the documents searched.
+        ``options`` says how many passages and from which documents (see ``SearchOptions``).
         """
         query = self.search_query(question, history)
-        config = self.retriever.config
+        options = options or SearchOptions()
+        config = self.retriever.config_for(options)
         budget, merge = self.context_budget, config.merge_neighbours
         if budget is not None and merge:  # fit chunk by chunk, merge the kept ones after
-            config = replace(config, merge_neighbours=False)
-        hits = self.retrieve(query, k, mode=mode, sources=sources, source_glob=source_glob,
-                             config=config).hits
+            options = replace(options, config=replace(config, merge_neighbours=False))
+        hits = self.retrieve(query, options).hits
         kept = hits if budget is None else budget.fit(hits)
         left_out = len(hits) - len(kept)
         if budget is not None and merge:
@@ -280,14 +269,9 @@ class ChatEngine:
         question: str,
         history: Sequence[Message] = (),
         *,
-        k: int | None = None,
-        mode: str | None = None,
-        sources: Sequence[str] | None = None,
-        source_glob: str | None = None,
+        options: SearchOptions | None = None,
     ) -> Answer:
-        for event in self.stream_answer(
-            question, history, k=k, mode=mode, sources=sources, source_glob=source_glob
-        ):
+        for event in self.stream_answer(question, history, options=options):
             if isinstance(event, DoneEvent):
                 return event.answer
         raise AssertionError("stream_answer ended without a DoneEvent")

@@ -218,7 +218,8 @@ class App:
     def retriever(self) -> Retriever:
         from rag.retriever import Retriever
 
-        return Retriever(self.store, self.embedder, self.lexical, retrieval_config(self.settings))
+        return Retriever(self.store, self.embedder, self.lexical, retrieval_config(self.settings),
+                         default_k=self.settings.top_k)
 
     @cached_property
     def lexical(self) -> LexicalIndex:
@@ -264,7 +265,6 @@ class App:
         return ChatEngine(
             self.retriever,
             llm,
-            top_k=s.top_k,
             min_score=s.min_score,
             temperature=s.temperature,
             max_tokens=s.max_answer_tokens,

@@ -17,7 +17,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from rag.retriever import Retriever
+from rag.retriever import Retriever, SearchOptions, check_mode
 from rag.types import RetrievedChunk
 
 SCORE_SCALES = {
@@ -63,10 +63,12 @@ class KnowledgeBaseRetriever(BaseRetriever):
         unknown = set(kwargs) - {"k", "mode", "source_glob"}
         if unknown:
             raise TypeError(f"unknown search options {sorted(unknown)}: use k, mode, source_glob")
-        k = int(kwargs.get("k", self.k))
-        mode = kwargs.get("mode", self.mode) or self.retriever.config.mode
-        hits = self.retriever.search(query, k, mode=mode,
-                                     source_glob=kwargs.get("source_glob", self.source_glob))
+        mode = kwargs.get("mode", self.mode) or None
+        options = SearchOptions(k=int(kwargs.get("k", self.k)),
+                                mode=None if mode is None else check_mode(mode),
+                                source_glob=kwargs.get("source_glob", self.source_glob))
+        mode = self.retriever.config_for(options).mode
+        hits = self.retriever.search(query, options)
         return [to_document(h, mode) for h in hits]
 
 

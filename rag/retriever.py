@@ -53,6 +53,33 @@ class RetrievalConfig:
     merge_neighbours: bool = False
 
 
+@dataclass(frozen=True)
+class SearchOptions:
+    """One search request, the same through the retriever, the chat engine, the CLI, the UI
+    and the LangChain adapter; None everywhere means the retriever's own setting.
+
+    ``k``: how many chunks (None: the retriever's ``default_k``, RAG_TOP_K in the app).
+    ``mode``: dense, lexical or hybrid (None: ``config.mode``). ``sources`` (exact paths) and
+    ``source_glob`` (``*`` also crosses folders) restrict the documents searched; ``where`` is
+    a Chroma metadata filter. ``config``: how to rank (None: the retriever's ``config``).
+    """
+
+    k: int | None = None
+    mode: Mode | None = None
+    sources: tuple[str, ...] | None = None
+    source_glob: str | None = None
+    where: Where | None = None
+    config: RetrievalConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.k is not None:
+            check_k(self.k)
+        if self.mode is not None:
+            check_mode(self.mode)
+        if self.sources is not None and not isinstance(self.sources, tuple):
+            object.__setattr__(self, "sources", tuple(self.sources))  # a list given at runtime
+
+
 @dataclass
 class Retrieval:
     """What a search found, and how relevant the best of it is on the cosine scale."""
@@ -66,6 +93,12 @@ def check_mode(mode: str) -> Mode:
     if mode not in MODES:
         raise ConfigError(f"unknown retrieval mode {mode!r}: use one of {', '.join(MODES)}")
     return mode
+
+
+def check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k must be a whole number of passages, 1 or more (got {k!r})")
+    return k
 
 
 def _sources_in_where(where: Where | None) -> list[str] | None:
@@ -107,27 +140,23 @@ class Retriever:
         embedder: Embedder,
         lexical: LexicalIndex | None = None,
         config: RetrievalConfig | None = None,
+        default_k: int = 5,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.lexical = lexical
         self.config = config or RetrievalConfig(mode="dense" if lexical is None else "hybrid")
+        self.default_k = check_k(default_k)  # k of a search that names none (RAG_TOP_K)
         self._checked = False
 
-    def search(
-        self,
-        query: str,
-        k: int,
-        where: Where | None = None,
-        *,
-        mode: str | None = None,
-        sources: Sequence[str] | None = None,
-        source_glob: str | None = None,
-    ) -> list[RetrievedChunk]:
+    def search(self, query: str, options: SearchOptions = SearchOptions()) -> list[RetrievedChunk]:
         """The ``k`` best chunks (or merged blocks of neighbouring chunks), best first."""
-        return self.retrieve(
-            query, k, where, mode=mode, sources=sources, source_glob=source_glob
-        ).hits
+        return self.retrieve(query, options).hits
+
+    def config_for(self, options: SearchOptions) -> RetrievalConfig:
+        """How ``options`` is ranked: its config (or the retriever's) in its mode."""
+        cfg = options.config or self.config
+        return cfg if options.mode is None else replace(cfg, mode=check_mode(options.mode))
 
     def matching_sources(self, pattern: str) -> list[str]:
         """Sources whose path matches the glob (``*`` also crosses folders: ``*.pdf``)."""
@@ -137,25 +166,17 @@ class Retriever:
             every = sorted({str(m.get("source", "")) for _, _, m, _ in self.store.iter_all()})
         return [s for s in every if fnmatch.fnmatchcase(s, pattern)]
 
-    def retrieve(
-        self,
-        query: str,
-        k: int,
-        where: Where | None = None,
-        *,
-        mode: str | None = None,
-        sources: Sequence[str] | None = None,
-        source_glob: str | None = None,
-        config: RetrievalConfig | None = None,
-    ) -> Retrieval:
-        cfg = config or self.config
-        if mode is not None:
-            cfg = replace(cfg, mode=check_mode(mode))
+    def retrieve(self, query: str, options: SearchOptions = SearchOptions()) -> Retrieval:
+        """The ``options.k`` best chunks and the cosine of the best dense hit."""
+        cfg = self.config_for(options)
+        k = self.default_k if options.k is None else options.k
+        sources: Sequence[str] | None = options.sources
+        where = options.where
         if not self._checked:
             self.store.check_embedder(self.embedder.model_id, self.embedder.dimension)
             self._checked = True
         result = Retrieval(query=query)
-        if not query.strip() or k <= 0:
+        if not query.strip():
             return result
         if cfg.mode != "dense" and self.lexical is None:
             raise ConfigError(
@@ -168,8 +189,8 @@ class Retriever:
             sources, where = where_sources, None
         if sources is not None:
             allowed = set(sources)
-        if source_glob:
-            globbed = set(self.matching_sources(source_glob))
+        if options.source_glob:
+            globbed = set(self.matching_sources(options.source_glob))
             allowed = globbed if allowed is None else allowed & globbed
         if allowed is not None and not allowed:
             return result

@@ -27,7 +27,7 @@ from application.evaluation.metrics import percentiles_ms, ranking_metrics
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.lexical import BM25Params, LexicalIndex
-from rag.retriever import RetrievalConfig, Retriever
+from rag.retriever import RetrievalConfig, Retriever, SearchOptions
 from rag.store import ChromaStore, make_client
 from rag.types import Document
 
@@ -149,12 +149,13 @@ def run_beir(
     retriever = Retriever(store, embedder, lexical, config)
     if config.mode != "dense":
         lexical.ensure_current()  # built once, outside the timed queries
+    options = SearchOptions(k=chunks_per_query)
     runs: dict[str, list[str]] = {}
     seconds: list[float] = []
     total = len(dataset.queries)
     for n, (qid, text) in enumerate(dataset.queries.items(), start=1):
         start = time.perf_counter()
-        hits = retriever.retrieve(text, chunks_per_query).hits
+        hits = retriever.retrieve(text, options).hits
         seconds.append(time.perf_counter() - start)
         runs[qid] = list(dict.fromkeys(h.source for h in hits))  # a document by its best chunk
         if progress and (n % 25 == 0 or n == total):

@@ -85,6 +85,7 @@ def _answer_engine(app: Any, args: argparse.Namespace, answer_mode: str) -> Any:
     """``extract``: quoted evidence; ``generate``: the chosen LLM (the in-process one when no
     Ollama answers, whatever RAG_ANSWER_MODE says); ``auto``: as `rag ask` would."""
     from rag.factory import build_llamacpp
+    from rag.retriever import SearchOptions
 
     if answer_mode == "extract":
         engine = app.chat_engine(extract=True)
@@ -92,12 +93,14 @@ def _answer_engine(app: Any, args: argparse.Namespace, answer_mode: str) -> Any:
         engine = app.chat_engine(app.llm or build_llamacpp(app.settings))
     else:
         engine = app.chat_engine()
-    return engine, lambda q: engine.ask(q, mode=args.mode, source_glob=args.source)
+    options = SearchOptions(mode=args.mode, source_glob=args.source)
+    return engine, lambda q: engine.ask(q, options=options)
 
 
 def cmd_eval_qa(args: argparse.Namespace) -> int:
     from application.evaluation.qa import evaluate_answers, evaluate_retrieval, load_questions
     from rag.cli import _app
+    from rag.retriever import SearchOptions
 
     app = _app(args)
     items = load_questions(Path(args.file))
@@ -105,9 +108,10 @@ def cmd_eval_qa(args: argparse.Namespace) -> int:
         items = items[: args.limit]
     progress = _progress(args.json or args.quiet)
     ks = sorted({1, 3, 5, 10, app.settings.top_k})
+    options = SearchOptions(k=max(ks), mode=args.mode, source_glob=args.source)
 
     def retrieve(question: str) -> tuple[list[Any], float | None]:
-        got = app.retriever.retrieve(question, max(ks), mode=args.mode, source_glob=args.source)
+        got = app.retriever.retrieve(question, options)
         return got.hits, got.best_cosine
 
     report = evaluate_retrieval(items, retrieve, ks, progress)

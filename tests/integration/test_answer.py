@@ -11,6 +11,7 @@ import pytest
 from rag.chat import ChatEngine, ContextBudget, DoneEvent, SourcesEvent, TokenEvent
 from rag.conversations import answer_from_dict
 from rag.prompts import format_context
+from rag.retriever import SearchOptions
 from rag.types import Message, RetrievedChunk, Source
 from tests.fakes import ScriptedLLM
 
@@ -66,7 +67,7 @@ def test_model_is_given_the_best_passages_that_fit_its_budget(make_app, kb_data_
     chunks past the budget are counted, and the answer says so."""
     question = "How does HNSW trade recall for speed, and what do M and ef_construction do?"
     ranked = make_app(kb_data_dir, merge_neighbours=False).chat_engine(ScriptedLLM([])) \
-        .retrieve(question, 6).hits
+        .retrieve(question, SearchOptions(k=6)).hits
     assert len(ranked) == 6
 
     def tokens(chunks: list[RetrievedChunk]) -> int:
@@ -74,7 +75,8 @@ def test_model_is_given_the_best_passages_that_fit_its_budget(make_app, kb_data_
 
     budget = 450
     llm = ScriptedLLM([REPLY])
-    answer = budgeted(make_app(kb_data_dir).chat_engine(llm), budget).ask(question, k=6)
+    engine = budgeted(make_app(kb_data_dir).chat_engine(llm), budget)
+    answer = engine.ask(question, options=SearchOptions(k=6))
     kept = 6 - answer.left_out
     assert 1 <= kept < 6
     assert tokens(ranked[:kept]) <= budget or kept == 1
@@ -89,7 +91,7 @@ def test_model_is_given_the_best_passages_that_fit_its_budget(make_app, kb_data_
     assert answer_from_dict(answer.to_dict()).left_out == answer.left_out  # kept in history
 
     tiny = budgeted(make_app(kb_data_dir).chat_engine(ScriptedLLM([])), 10)
-    first = next(tiny.stream_answer(question, k=6))
+    first = next(tiny.stream_answer(question, options=SearchOptions(k=6)))
     assert isinstance(first, SourcesEvent) and first.left_out == 5
     assert [s.chunk.text for s in first.sources] == [ranked[0].text]  # the best always given
 

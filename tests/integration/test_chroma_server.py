@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.retriever import SearchOptions
 from tests.conftest import closed_port, rag_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -95,7 +96,7 @@ def test_ingest_search_sync_and_delete_run_against_the_server(  # type: ignore[n
     assert not (data_dir / "chroma").exists()  # nothing went to an embedded store
 
     for mode in ("dense", "lexical", "hybrid"):
-        hits = app.retriever.search(QUESTION, 3, mode=mode)
+        hits = app.retriever.search(QUESTION, SearchOptions(k=3, mode=mode))
         assert hits[0].source == "embeddings-guide.md" and "UMAP" in hits[0].text, mode
 
     # a changed file is re-embedded alone; a removed file's chunks leave the server
@@ -109,17 +110,18 @@ def test_ingest_search_sync_and_delete_run_against_the_server(  # type: ignore[n
     guide_after = set(server_chunks(port, "user-guide.md"))
     assert 0 < again.embedded <= len(guide_after - guide_before)
     assert server_chunks(port, "rag-overview.md") == []
-    found = app.retriever.search("zorbleflux", 3, mode="lexical")
+    found = app.retriever.search("zorbleflux", SearchOptions(k=3, mode="lexical"))
     assert found and found[0].source == "user-guide.md" and "quokkas" in found[0].text
     assert "rag-overview.md" not in {
-        h.source for h in app.retriever.search("What is retrieval-augmented generation?", 10)}
+        h.source for h in app.retriever.search("What is retrieval-augmented generation?",
+                                                SearchOptions(k=10))}
 
     # deleting a document (the library page's button) removes it from the server
     assert app.pipeline.delete_document(str(kb_copy.resolve()), "embeddings-guide.md")
     assert server_chunks(port, "embeddings-guide.md") == []
     for mode in ("dense", "lexical", "hybrid"):
         assert "embeddings-guide.md" not in {
-            h.source for h in app.retriever.search(QUESTION, 5, mode=mode)}, mode
+            h.source for h in app.retriever.search(QUESTION, SearchOptions(k=5, mode=mode))}, mode
     app.pipeline.close()
 
     # the CLI takes the same path, from a data dir with no index of its own; the host may be

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.retriever import SearchOptions
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.slow
@@ -61,5 +62,5 @@ def test_the_two_msft_10qs_pypdf_rejects_by_default_are_indexed(make_app, tmp_pa
         assert row is not None and row.status == "indexed" and row.pages >= 70
         pages = {meta["page"] for _, _, meta, _ in app.store.records(row.chunk_ids)}
         assert len(pages) == row.pages and total[name] - 2 <= max(pages) <= total[name]
-        hits = app.retriever.search(_question(name), 5)
+        hits = app.retriever.search(_question(name), SearchOptions(k=5))
         assert name in {h.source for h in hits}, (name, [(h.source, h.page) for h in hits])

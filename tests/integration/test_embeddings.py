@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag.retriever import SearchOptions
 from tests.conftest import KNOWLEDGE_BASE
 
 pytestmark = pytest.mark.slow
@@ -42,8 +43,8 @@ def test_an_index_built_with_torch_is_searched_with_onnx(make_app, tmp_path: Pat
     built.pipeline.sync(KNOWLEDGE_BASE)
     searched = make_app(tmp_path / "data")  # the session's ONNX embedder
     assert searched.embedder is embedder
-    top = searched.retriever.search("What does the ef_search parameter control?", 1,
-                                    mode="dense")[0]
+    top = searched.retriever.search("What does the ef_search parameter control?",
+                                    SearchOptions(k=1, mode="dense"))[0]
     assert top.source == "vector-search-handbook.pdf" and top.score > 0.5
 
 

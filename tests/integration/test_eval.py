@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from application.evaluation.qa import evaluate_answers, evaluate_retrieval, load_questions
+from rag.retriever import SearchOptions
 from tests.conftest import SHARED_DATA
 from tests.fakes import ScriptedLLM
 
@@ -130,7 +131,7 @@ def test_qa_eval_reports_hits_and_refusals(make_app, kb_data_dir, tmp_path: Path
     app = make_app(kb_data_dir, min_score=0.3)
 
     def retrieve(question: str):  # type: ignore[no-untyped-def]
-        got = app.retriever.retrieve(question, 10)
+        got = app.retriever.retrieve(question, SearchOptions(k=10))
         return got.hits, got.best_cosine
 
     report = evaluate_retrieval(items, retrieve, (1, 5))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import EmbedderMismatchError, IngestLockedError
+from rag.retriever import SearchOptions
 from tests.conftest import KNOWLEDGE_BASE, SHARED_DATA
 
 pytestmark = pytest.mark.slow
@@ -20,7 +21,7 @@ def test_ingest_knowledge_base_indexes_every_file(make_app) -> None:  # type: ig
     assert not report.failed
     assert report.chunks == app.store.count() > 0
     assert report.embedded == report.chunks
-    pdf_hits = app.retriever.search("HNSW ef_search parameter", 5)
+    pdf_hits = app.retriever.search("HNSW ef_search parameter", SearchOptions(k=5))
     assert any(h.source.endswith(".pdf") and h.page is not None for h in pdf_hits)
 
 
@@ -49,7 +50,7 @@ def test_rerun_syncs_changes_only(make_app, kb_copy: Path) -> None:  # type: ign
     assert changed.removed == ["rag-overview.md"]
     assert 0 < changed.embedded < 10  # only the new text is embedded
     assert not app.store.ids_for_source("rag-overview.md")
-    top = app.retriever.search("striped horses zebra", 1)[0]
+    top = app.retriever.search("striped horses zebra", SearchOptions(k=1))[0]
     assert top.source == "user-guide.md" and "Zebras" in top.text
     ids = app.store.ids_for_source("user-guide.md")
     assert len(ids) == len(set(ids)) == len(app.manifest.get(str(kb_copy.resolve()),
@@ -281,6 +282,7 @@ def test_files_an_older_loader_failed_on_are_read_again_once(make_app, tmp_path:
     upgraded = app.pipeline.sync(docs)
     assert upgraded.updated == ["b.md"]  # read again, now indexed
     assert list(upgraded.failed) == ["broken.pdf"]  # read again too: still broken
-    assert [h.source for h in app.retriever.search("badgers", 3, mode="lexical")] == ["b.md"]
+    found = app.retriever.search("badgers", SearchOptions(k=3, mode="lexical"))
+    assert [h.source for h in found] == ["b.md"]
     settled = app.pipeline.sync(docs)
     assert settled.updated == [] and sorted(settled.unchanged) == ["a.md", "b.md"]

@@ -9,6 +9,7 @@ import pytest
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from rag.langchain_retriever import KnowledgeBaseRetriever
+from rag.retriever import SearchOptions
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +54,8 @@ def test_k_passages_are_returned_when_the_index_holds_k(make_app, kb_data_dir, m
 
     app = make_app(kb_data_dir)
     for k in (1, 3, 5, 8):
-        assert len(app.retriever.search("What does ef_search control?", k, mode=mode)) == k
+        options = SearchOptions(k=k, mode=mode)
+        assert len(app.retriever.search("What does ef_search control?", options)) == k
     docs = as_langchain_retriever(app.retriever, k=5, mode=mode).invoke("ef_search", k=2)
     assert len(docs) == 2
     assert docs[0].metadata["score_mode"] == mode and docs[0].metadata["score_scale"]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.retriever import SearchOptions
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.slow
@@ -179,5 +180,5 @@ def test_every_file_gets_the_outcome_its_label_calls_for(  # type: ignore[no-unt
     multipage = rows["scanned_no_text/ocrmypdf__multipage.pdf"]
     pages = {meta.get("page") for _, _, meta, _ in app.store.records(multipage.chunk_ids)}
     assert multipage.chunk_ids and pages == {4}  # the one page with a text layer, cited by its number
-    hits = app.retriever.search("Hello pdf.js world", 3)
+    hits = app.retriever.search("Hello pdf.js world", SearchOptions(k=3))
     assert hits[0].source == "encrypted/pdfjs__saslprep-r6.pdf"  # SASLprep password opened it

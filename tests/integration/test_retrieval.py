@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag.prompts import REFUSAL
+from rag.retriever import SearchOptions
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_every_mode_finds_the_file_that_answers(make_app, kb_data_dir, mode: str,  # type: ignore[no-untyped-def]
                                                 fusion: str) -> None:
     app = make_app(kb_data_dir, fusion=fusion)
-    hits = app.retriever.search("What is UMAP used for?", 3, mode=mode)
+    hits = app.retriever.search("What is UMAP used for?", SearchOptions(k=3, mode=mode))
     assert hits and hits[0].source == "embeddings-guide.md"
     assert "UMAP" in hits[0].text
     scores = [h.score for h in hits]
@@ -28,12 +29,14 @@ def test_every_mode_finds_the_file_that_answers(make_app, kb_data_dir, mode: str
 def test_source_glob_restricts_the_search(make_app, kb_data_dir) -> None:  # type: ignore[no-untyped-def]
     app = make_app(kb_data_dir)
     question = "How does HNSW search work?"
-    assert {h.source for h in app.retriever.search(question, 5, source_glob="*.md")} <= {
+    markdown = app.retriever.search(question, SearchOptions(k=5, source_glob="*.md"))
+    assert {h.source for h in markdown} <= {
         "embeddings-guide.md", "rag-overview.md", "user-guide.md"}
-    pdf = app.retriever.search(question, 5, source_glob="*.pdf")
+    pdf = app.retriever.search(question, SearchOptions(k=5, source_glob="*.pdf"))
     assert pdf and {h.source for h in pdf} == {"vector-search-handbook.pdf"}
-    assert app.retriever.search(question, 5, source_glob="reports/*") == []
-    only = app.retriever.search(question, 5, mode="lexical", sources=["user-guide.md"])
+    assert app.retriever.search(question, SearchOptions(k=5, source_glob="reports/*")) == []
+    only = app.retriever.search(
+        question, SearchOptions(k=5, mode="lexical", sources=("user-guide.md",)))
     assert {h.source for h in only} <= {"user-guide.md"}
 
 
@@ -46,16 +49,16 @@ def test_refusal_follows_the_best_cosine_whatever_the_mode(make_app, kb_data_dir
 
     app = make_app(kb_data_dir)
     question = "What does ef_search control?"
-    best = app.retriever.retrieve(question, 5, mode="hybrid").best_cosine
+    best = app.retriever.retrieve(question, SearchOptions(k=5, mode="hybrid")).best_cosine
     assert best is not None and 0.2 < best < 1.0
 
     strict = make_app(kb_data_dir, min_score=best + 0.01).chat_engine(NoLLM())
-    answer = strict.ask(question, mode="hybrid")
+    answer = strict.ask(question, options=SearchOptions(mode="hybrid"))
     assert answer.refused and answer.text == REFUSAL and not answer.sources
 
     lenient = make_app(kb_data_dir, min_score=best - 0.01).chat_engine(NoLLM())
-    assert lenient.retrieve(question, mode="hybrid").hits
-    assert lenient.retrieve(question, mode="lexical").hits
+    assert lenient.retrieve(question, SearchOptions(mode="hybrid")).hits
+    assert lenient.retrieve(question, SearchOptions(mode="lexical")).hits
 
 
 def test_lexical_index_follows_adds_updates_and_deletes(make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -66,24 +69,23 @@ def test_lexical_index_follows_adds_updates_and_deletes(make_app, tmp_path: Path
     data_dir = tmp_path / "data"
     app = make_app(data_dir)
     app.pipeline.sync(docs)
+    lexical = SearchOptions(k=5, mode="lexical")
     assert app.lexical.rebuilds == 1  # built by the ingest: the first question does not wait
-    assert [h.source for h in app.retriever.search("quetzal", 5, mode="lexical")] == ["birds.txt"]
+    assert [h.source for h in app.retriever.search("quetzal", lexical)] == ["birds.txt"]
     assert app.lexical.rebuilds == 1
 
     (docs / "birds.txt").write_text("The hoatzin smells of manure and eats leaves.")
     (docs / "fish.txt").unlink()
     (docs / "moths.txt").write_text("The atlas moth has no mouth as an adult.")
     app.pipeline.sync(docs)
-    assert app.retriever.search("quetzal", 5, mode="lexical") == []
-    assert app.retriever.search("axolotl", 5, mode="lexical") == []
-    assert [h.source for h in app.retriever.search("hoatzin", 5, mode="lexical")] == ["birds.txt"]
-    assert app.retriever.search("atlas moth", 5, mode="lexical")[0].source == (
-        "moths.txt")
+    assert app.retriever.search("quetzal", lexical) == []
+    assert app.retriever.search("axolotl", lexical) == []
+    assert [h.source for h in app.retriever.search("hoatzin", lexical)] == ["birds.txt"]
+    assert app.retriever.search("atlas moth", lexical)[0].source == "moths.txt"
 
     # a new process opens the persisted index without rebuilding it
     again = make_app(data_dir)
-    assert [h.source for h in again.retriever.search("hoatzin", 5, mode="lexical")] == [
-        "birds.txt"]
+    assert [h.source for h in again.retriever.search("hoatzin", lexical)] == ["birds.txt"]
     assert again.lexical.rebuilds == 0
 
 
@@ -131,7 +133,7 @@ def test_bm25_reads_a_chunk_with_its_neighbours(make_app, tmp_path: Path) -> Non
                        bm25_window=window, merge_neighbours=False)
         report = app.pipeline.sync(docs)
         assert report.chunks == 6  # one chunk per paragraph
-        found[window] = app.retriever.search(question, 3, mode="lexical")
+        found[window] = app.retriever.search(question, SearchOptions(k=3, mode="lexical"))
     top2 = {w: [(h.source, h.text) for h in hits[:2]] for w, hits in found.items()}
     # with its neighbour read, the figure's chunk is Contoso's: Contoso's two chunks lead
     assert {source for source, _ in top2[1]} == {"contoso.txt"}

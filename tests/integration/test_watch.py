@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from ingest.report import IngestReport
+from rag.retriever import SearchOptions
 from tests.conftest import rag_env
 from tests.integration.test_cli import RAG
 
@@ -38,7 +39,7 @@ def _until(what: str, condition: Callable[[], Any]) -> Any:
 
 
 def _sources(app: Any, query: str) -> list[str]:
-    return [h.source for h in app.retriever.search(query, 3)]
+    return [h.source for h in app.retriever.search(query, SearchOptions(k=3))]
 
 
 def test_watch_follows_adds_changes_removals_and_debounces_bursts(make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -77,7 +78,8 @@ def test_watch_follows_adds_changes_removals_and_debounces_bursts(make_app, tmp_
         (folder / "a.md").write_text("# Alpha\nThe glassblower shapes molten sand into vases.\n")
         _until("a.md updated", lambda: any(r.updated == ["a.md"] for r in reports))
         assert _sources(app, "glassblower molten sand vases")[0] == "a.md"
-        assert "lighthouse" not in " ".join(h.text for h in app.retriever.search("lighthouse", 5))
+        found = app.retriever.search("lighthouse", SearchOptions(k=5))
+        assert "lighthouse" not in " ".join(h.text for h in found)
 
         (folder / "b.md").unlink()
         _until("b.md removed", lambda: any(r.removed == ["b.md"] for r in reports))

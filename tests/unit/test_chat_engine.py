@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from rag.chat import ChatEngine, DoneEvent, SourcesEvent, TokenEvent
+from rag.errors import ConfigError
 from rag.factory import App
+from rag.retriever import SearchOptions
 from rag.types import Message
 from tests.conftest import make_settings
 from tests.fakes import CountingEmbedder, ScriptedLLM
@@ -122,3 +124,25 @@ def test_unusable_rewrite_falls_back_to_the_previous_question(engine: Engine) ->
     answer = engine(llm, query_rewrite="on").ask(FOLLOW_UP, HISTORY)
     assert len(llm.calls) == 2
     assert answer.search_query == f"What is HNSW? {FOLLOW_UP}"
+
+
+def test_search_options_default_to_rag_top_k_and_restrict_the_documents(data_dir: Path) -> None:
+    """One ``SearchOptions`` through the retriever and the engine; k None is RAG_TOP_K."""
+    app = _app(data_dir, top_k=2, merge_neighbours=False)
+    assert app.retriever.default_k == app.chat_engine(ScriptedLLM([])).top_k == 2
+    assert len(app.retriever.search(QUESTION)) == 2
+    assert len(app.retriever.search(QUESTION, SearchOptions(k=1, mode="lexical"))) == 1
+    only = SearchOptions(k=3, sources=("bread.txt", "tides.txt"))
+    found = [h.source for h in app.retriever.search("What does the ef_search bread do?", only)]
+    assert found[0] == "bread.txt" and "hnsw.txt" not in found
+    assert app.retriever.search(QUESTION, SearchOptions(source_glob="*.pdf")) == []
+
+    llm = ScriptedLLM(["It bounds the candidate list of a search [1]."])
+    answer = app.chat_engine(llm).ask(QUESTION, options=SearchOptions(source_glob="hnsw*"))
+    assert [s.chunk.source for s in answer.sources] == ["hnsw.txt"]
+
+
+@pytest.mark.parametrize("options", [{"k": 0}, {"k": -1}, {"mode": "fuzzy"}])
+def test_invalid_search_options_are_a_config_error(options: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        SearchOptions(**options)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ sidebar. Everything else goes through ``rag`` (``ChatEngine.stream_answer``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -22,7 +22,7 @@ from rag.chat import (
 from rag.conversations import ConversationStore, Turn
 from rag.errors import RagError
 from rag.factory import App
-from rag.retriever import MODES, Mode
+from rag.retriever import MODES, Mode, SearchOptions
 from rag.types import Answer, Message, RetrievedChunk, Source
 from ui.render import (
     UNSUPPORTED_MARK,
@@ -48,13 +48,13 @@ from ui.state import (
 CURSOR = " ▌"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChatOptions:
+    """The sidebar's answer settings: who answers, how, and the search request."""
+
     model: str | None
-    top_k: int
     temperature: float
-    mode: Mode
-    sources: list[str] = field(default_factory=list)
+    search: SearchOptions  # top-k, retrieval mode, only these documents
 
 
 # --- sidebar -------------------------------------------------------------------------------------
@@ -112,7 +112,8 @@ def settings_panel(app: App) -> ChatOptions:
             help="dense: by meaning (embeddings); lexical: by words (BM25); hybrid: both, fused.")
         sources = st.multiselect("Only these documents", indexed_sources(app), key="source_filter",
                                  placeholder="All documents")
-    return ChatOptions(model, top_k, temperature, mode, list(sources))
+    search = SearchOptions(k=top_k, mode=mode, sources=tuple(sources) or None)
+    return ChatOptions(model, temperature, search)
 
 
 def index_status(app: App) -> None:
@@ -299,8 +300,7 @@ def build_engine(app: App, options: ChatOptions) -> ChatEngine:
 
 def stream_answer(app: App, question: str, history: list[Message], options: ChatOptions) -> Answer:
     engine = build_engine(app, options)
-    events = engine.stream_answer(question, history, k=options.top_k, mode=options.mode,
-                                  sources=options.sources or None)
+    events = engine.stream_answer(question, history, options=options.search)
     with st.spinner("Searching the documents…"):
         first = next(events)
     assert isinstance(first, SourcesEvent)
