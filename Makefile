@@ -59,6 +59,7 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_layers.py
 
 ingest: setup-run
 	$(BIN)/rag ingest knowledge_base

@@ -110,9 +110,9 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from application.factory import App
     from rag.chat import ContextBudget
     from rag.config import Settings
-    from rag.factory import App
 
     work = Path(tempfile.mkdtemp(prefix="rag-bench-answer-"))
     try:

@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from application.evaluation.qa import load_questions, source_matches
+    from application.factory import App
     from rag.config import load_settings
-    from rag.factory import App
     from rag.retriever import fuse
 
     app = App(load_settings())

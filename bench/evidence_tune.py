@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 import bench  # noqa: E402, F401  (offline, no telemetry)
 from application.evaluation.qa import contains_answer  # noqa: E402
 from application.evaluation.squad import export_squad  # noqa: E402
+from application.factory import App  # noqa: E402
 from rag.config import load_settings  # noqa: E402
-from rag.factory import App  # noqa: E402
 from rag.types import Source  # noqa: E402
 
 

@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import plotly.graph_objects as go
 
     from application.explorer import load_points, neighbours_in_index, project
+    from application.factory import App
     from rag.config import Settings
-    from rag.factory import App
     from ui.explorer_map import add_highlight, base_figure
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="rag-bench-explorer-"))

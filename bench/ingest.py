@@ -4,7 +4,7 @@
     .venv/bin/python bench/ingest.py CORPUS [--backend torch|onnx] [--json] [--reference FILE]
                                             [--rerun]
 
-Runs ``rag.factory.App(settings).pipeline.sync(CORPUS)`` exactly as ``rag ingest`` does, on a
+Runs ``application.factory.App(settings).pipeline.sync(CORPUS)`` exactly as ``rag ingest`` does, on a
 new temporary data dir, and prints pages/s, chunks/s, time per stage, peak RSS and the number of
 embeddings computed. ``--reference`` takes the JSON the reference pipeline printed
 (``../shared/bench/reference_ingest.py``) and adds the ratio of pages/s.
@@ -109,8 +109,8 @@ def link_onnx_export(settings: Any, cache: Path) -> float | None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from application.factory import App
     from rag.config import Settings
-    from rag.factory import App
 
     corpus = args.corpus.resolve()
     work = Path(tempfile.mkdtemp(prefix="rag-bench-ingest-"))
@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def second_run(settings: Any, corpus: Path, *, total: float) -> dict[str, Any]:
     """The same sync again on the same data dir, as a second `rag ingest` would run it."""
-    from rag.factory import App
+    from application.factory import App
 
     t0 = time.perf_counter()
     app = App(settings)

@@ -98,7 +98,7 @@ def settings_for(data_dir: Path, model_cache: Path) -> Any:
 
 
 def ingest(folder: Path, data_dir: Path, model_cache: Path) -> dict[str, Any]:
-    from rag.factory import App
+    from application.factory import App
 
     app = App(settings_for(data_dir, model_cache))
     try:
@@ -131,7 +131,7 @@ def vary_text(text: str, rng: np.random.Generator) -> str:
 def replicate(base_dir: Path, target_dir: Path, n: int, model_cache: Path,
               noise: float = 0.01, batch: int = 5000) -> dict[str, Any]:
     """Write ``n`` chunks into a fresh collection: the base's chunks, then varied copies."""
-    from rag.factory import build_store
+    from application.factory import build_store
     from rag.types import Chunk
 
     base = build_store(settings_for(base_dir, model_cache))
@@ -203,7 +203,7 @@ def cached_index(args: argparse.Namespace) -> tuple[Path, dict[str, Any], list[s
     print(f"replicating to {args.n:,} chunks in {target} ...", file=sys.stderr, flush=True)
     info.update(replicate(base_dir, target / "data", args.n, args.model_cache))
 
-    from rag.factory import App
+    from application.factory import App
 
     app = App(settings_for(target / "data", args.model_cache))
     started = time.perf_counter()
@@ -249,7 +249,7 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 
 def measure(data_dir: Path, questions: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Latency of ``retrieve`` per mode on the index in ``data_dir``, after warm-up."""
-    from rag.factory import App
+    from application.factory import App
     from rag.retriever import SearchOptions
 
     load_before = load_average()

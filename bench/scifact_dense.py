@@ -4,7 +4,7 @@
     .venv/bin/python bench/scifact_dense.py [--backend torch|onnx|both] [--json]
 
 Embeds the 5,183 abstracts (title + " " + text, as BEIR does) and the 300 test queries with
-the project's embedder (``rag.factory.build_embedder``: torch fp32 or ONNX int8), ranks by
+the project's embedder (``application.factory.build_embedder``: torch fp32 or ONNX int8), ranks by
 cosine similarity (exact, numpy) and scores against ``qrels/test.tsv``. Corpus vectors are
 cached in ``--cache`` (default /tmp/rag-bench) per embedder identity (model, backend and, for
 ONNX, the export), so a second run only embeds queries and the backends never share vectors.
@@ -65,8 +65,8 @@ def ndcg_at(ranked: list[str], rel: dict[str, int], k: int = 10) -> float:
 
 def evaluate(backend: str, data: Path, cache: Path) -> dict[str, object]:
     from application.evaluation.embedding_cache import embedder_identity
+    from application.factory import build_embedder
     from rag.config import Settings
-    from rag.factory import build_embedder
 
     doc_ids, texts, queries, qrels = load_scifact(data)
     settings = Settings(data_dir=cache, embedding_backend=backend, _env_file=None)  # type: ignore[call-arg, arg-type]

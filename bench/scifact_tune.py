@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     from application.evaluation.beir_data import load_beir
     from application.evaluation.cli import DEFAULT_CACHE
     from application.evaluation.metrics import ranking_metrics
+    from application.factory import build_embedder, retrieval_config
     from rag.config import load_settings
-    from rag.factory import build_embedder, retrieval_config
     from rag.lexical import BM25Params, LexicalIndex
     from rag.retriever import fuse
 

@@ -1,7 +1,7 @@
 """Our retriever as a LangChain ``BaseRetriever``, to plug the knowledge base into a chain.
 
     from rag.config import load_settings
-    from rag.factory import App
+    from application.factory import App
     from rag.langchain_retriever import as_langchain_retriever
 
     retriever = as_langchain_retriever(App(load_settings()).retriever, k=4)

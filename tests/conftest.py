@@ -63,7 +63,7 @@ def rag_env(data_dir: Path, **extra: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
     """The default embedder, as `rag` builds it: the int8 ONNX export of all-MiniLM-L6-v2."""
-    from rag.factory import build_embedder
+    from application.factory import build_embedder
 
     return build_embedder(make_settings(Path("unused")))
 
@@ -80,7 +80,7 @@ def torch_embedder():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def make_app(tmp_path: Path, embedder) -> Callable[..., object]:  # type: ignore[no-untyped-def]
     """An App on a fresh data dir, sharing the session's embedder (no reload per test)."""
-    from rag.factory import App
+    from application.factory import App
 
     def _make(data_dir: Path | None = None, **overrides: object) -> App:
         app = App(make_settings(data_dir or tmp_path / "data", **overrides))
@@ -93,7 +93,7 @@ def make_app(tmp_path: Path, embedder) -> Callable[..., object]:  # type: ignore
 @pytest.fixture(scope="session")
 def kb_data_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
     """A data dir with knowledge_base/ ingested once for the session."""
-    from rag.factory import App
+    from application.factory import App
 
     data_dir = tmp_path_factory.mktemp("kb") / "data"
     app = App(make_settings(data_dir))

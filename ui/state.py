@@ -7,9 +7,9 @@ import logging
 
 import streamlit as st
 
+from application.factory import App, LLMChoice, build_llamacpp, build_ollama
 from rag.config import load_settings
 from rag.errors import RagError
-from rag.factory import App, LLMChoice, build_llamacpp, build_ollama
 from rag.llm import LLM, OllamaLLM
 from ui.render import escape_markdown
 

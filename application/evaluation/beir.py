@@ -108,8 +108,8 @@ def _build_index(
     cache_dir: Path,
     progress: Progress | None,
 ) -> None:
+    from application.factory import build_chunker
     from ingest.chunking import text_hash
-    from rag.factory import build_chunker
 
     chunker = build_chunker(settings, embedder)
     cached = CachedEmbedder(embedder, cache_dir / "embeddings.sqlite3")

@@ -1,4 +1,4 @@
-"""`rag eval beir|qa|squad2`: the evaluation commands (registered by rag.cli)."""
+"""`rag eval beir|qa|squad2`: the evaluation commands (registered by application.cli)."""
 
 from __future__ import annotations
 
@@ -46,10 +46,9 @@ def _fmt(value: Any) -> str:
 def cmd_eval_beir(args: argparse.Namespace) -> int:
     from application.evaluation.beir import run_beir
     from application.evaluation.beir_data import load_beir
-    from rag.cli import _app
-    from rag.factory import retrieval_config
+    from application.factory import app_for, retrieval_config
 
-    app = _app(args)
+    app = app_for(args.data_dir)
     folder = Path(args.folder)
     dataset = load_beir(folder, args.split)
     config = retrieval_config(app.settings)
@@ -84,7 +83,7 @@ def cmd_eval_beir(args: argparse.Namespace) -> int:
 def _answer_engine(app: Any, args: argparse.Namespace, answer_mode: str) -> Any:
     """``extract``: quoted evidence; ``generate``: the chosen LLM (the in-process one when no
     Ollama answers, whatever RAG_ANSWER_MODE says); ``auto``: as `rag ask` would."""
-    from rag.factory import build_llamacpp
+    from application.factory import build_llamacpp
     from rag.retriever import SearchOptions
 
     if answer_mode == "extract":
@@ -99,10 +98,10 @@ def _answer_engine(app: Any, args: argparse.Namespace, answer_mode: str) -> Any:
 
 def cmd_eval_qa(args: argparse.Namespace) -> int:
     from application.evaluation.qa import evaluate_answers, evaluate_retrieval, load_questions
-    from rag.cli import _app
+    from application.factory import app_for
     from rag.retriever import SearchOptions
 
-    app = _app(args)
+    app = app_for(args.data_dir)
     items = load_questions(Path(args.file))
     if args.limit:
         items = items[: args.limit]

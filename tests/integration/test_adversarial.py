@@ -131,18 +131,19 @@ def test_a_fifo_or_a_socket_in_the_folder_is_reported_never_opened(tmp_path: Pat
 
 def test_a_full_disk_ends_in_one_line_and_the_index_keeps_what_it_held(
         tmp_path: Path, tmpfs: Callable[..., Path]) -> None:
-    small = tmpfs(tmp_path / "small", "15m")
+    small = tmpfs(tmp_path / "small", "40m")
     data = small / "data"
     docs = tmp_path / "docs"
     shutil.copytree(KNOWLEDGE_BASE, docs)
     first = run("ingest", str(docs), "--json", data_dir=data)
     assert first.returncode == 0, first.stderr
     chunks = json.loads(first.stdout)["chunks"]
-    for i in range(3):
-        (docs / f"notes-{i}.txt").write_text(notes(i, 40_000))
-    filler = fill(small, leave=3 * MB)
+    for i in range(2):  # each takes ~3.5 MB in the store: more than is left
+        (docs / f"notes-{i}.txt").write_text(notes(i, 250_000))
+    filler = fill(small, leave=2 * MB)
 
-    full = run("ingest", str(docs), "--quiet", data_dir=data)
+    # (a small embedding pool: each file is written as soon as it is embedded)
+    full = run("ingest", str(docs), "--quiet", data_dir=data, RAG_INGEST_EMBED_POOL="64")
     line = one_line_error(full)
     assert re.fullmatch(rf"error: disk full at {re.escape(str(data))} \(\d+\.\d MB free\): "
                         r"free \d+ MB and run again\. .*", line), line
@@ -152,12 +153,12 @@ def test_a_full_disk_ends_in_one_line_and_the_index_keeps_what_it_held(
     assert search(data, "What does ef_search control?")[0]["source"] == \
         "vector-search-handbook.pdf"
     dry = run("ingest", str(docs), "--dry-run", data_dir=data)
-    assert {f"would add: notes-{i}.txt" for i in range(3)} <= set(dry.stdout.splitlines())
+    assert {f"would add: notes-{i}.txt" for i in range(2)} <= set(dry.stdout.splitlines())
 
     filler.unlink()
     again = run("ingest", str(docs), "--json", data_dir=data)
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["indexed"] == [f"notes-{i}.txt" for i in range(3)]
+    assert json.loads(again.stdout)["indexed"] == [f"notes-{i}.txt" for i in range(2)]
     assert search(data, "the zorblax1 procedure", "--k", "1")[0]["source"] == "notes-1.txt"
 
 
@@ -166,7 +167,7 @@ _UNCHECKED_INGEST = """
 import sys
 from ingest.pipeline import IngestPipeline
 IngestPipeline.check_space = lambda self, text_bytes: None
-from rag.cli import main
+from application.cli import main
 sys.exit(main(["ingest", sys.argv[1], "--quiet"]))
 """
 

@@ -105,7 +105,7 @@ def test_eval_keeps_onnx_and_torch_vectors_apart(mini_beir: Path, embedder, torc
 
 
 def test_eval_beir_command_prints_json(mini_beir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from rag.cli import main
+    from application.cli import main
 
     code = main(["--data-dir", str(tmp_path / "data"), "eval", "beir", str(mini_beir),
                  "--mode", "lexical", "--json", "--cache-dir", str(tmp_path / "cache")])

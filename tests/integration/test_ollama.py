@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from application.factory import build_ollama, choose_llm
 from rag.citations import cited_numbers
 from rag.errors import LLMError, LLMUnavailableError, ModelNotFoundError
-from rag.factory import build_ollama, choose_llm
 from rag.llm import OllamaLLM
 from rag.types import Message
 from tests.conftest import closed_port, make_settings

@@ -206,7 +206,7 @@ def test_status_page_shows_backend_index_and_versions(open_app: OpenApp, data_di
     at = open_app("pages/status.py")
     assert "Answering with **extract**" in at.success[0].value.replace("\\", "")
     assert any("ollama serve" in w.value for w in at.warning)  # why not Ollama, and the fix
-    from rag.factory import App
+    from application.factory import App
 
     chunks = App(make_settings(data_dir)).store.count()
     metrics = {m.label: m.value for m in at.metric}

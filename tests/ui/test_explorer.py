@@ -43,7 +43,7 @@ def _text(at: AppTest) -> str:
 
 
 def _chunks(data_dir: Path) -> int:
-    from rag.factory import App
+    from application.factory import App
 
     return App(make_settings(data_dir)).store.count()
 
@@ -121,7 +121,7 @@ def test_a_sample_is_the_same_size_and_reproducible_whichever_way_it_is_read(
     data_dir: Path,
 ) -> None:
     from application.explorer import load_points
-    from rag.factory import App
+    from application.factory import App
 
     app = App(make_settings(data_dir))
     roots = {r.root for r in app.manifest.records()}

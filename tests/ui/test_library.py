@@ -40,7 +40,7 @@ def _shown(elements: object) -> str:
 
 def _chunk_ids(data_dir: Path, source: str) -> list[str]:
     """What the index holds for an uploaded file, read through a fresh App (not the page's)."""
-    from rag.factory import App
+    from application.factory import App
 
     uploads = make_settings(data_dir).uploads_dir.resolve()
     return App(make_settings(data_dir)).store.ids_for_source(source, root=str(uploads))

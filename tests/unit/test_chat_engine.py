@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from application.factory import App
 from rag.chat import ChatEngine, DoneEvent, SourcesEvent, TokenEvent
 from rag.errors import ConfigError
-from rag.factory import App
 from rag.retriever import SearchOptions
 from rag.types import Message
 from tests.conftest import make_settings

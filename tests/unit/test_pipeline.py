@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.factory import App
+from application.factory import App
 from tests.conftest import make_settings
 from tests.fakes import CountingEmbedder
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from application.factory import App
 from rag.chat import (
     ChatEngine,
     DoneEvent,
@@ -21,7 +22,6 @@ from rag.chat import (
 )
 from rag.conversations import ConversationStore, Turn
 from rag.errors import RagError
-from rag.factory import App
 from rag.retriever import MODES, Mode, SearchOptions
 from rag.types import Answer, Message, RetrievedChunk, Source
 from ui.render import (

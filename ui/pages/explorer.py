@@ -22,8 +22,8 @@ from application.explorer import (
     neighbours_in_index,
     project,
 )
+from application.factory import App
 from rag.errors import RagError
-from rag.factory import App
 from rag.types import RetrievedChunk
 from ui.explorer_map import add_highlight, base_figure
 from ui.render import escape_markdown, message_markdown, short

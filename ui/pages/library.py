@@ -13,9 +13,9 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from application.factory import App
 from ingest.lock import ingest_lock
 from rag.errors import RagError
-from rag.factory import App
 from rag.uploads import SavedUpload, UploadPolicy, UploadRejectedError, is_inside, save_upload
 from ui.render import escape_markdown, message_markdown
 from ui.state import get_app

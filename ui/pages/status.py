@@ -7,8 +7,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 import streamlit as st
 
+from application.status import collect_status
 from rag.chat import extract_note
-from rag.cli import collect_status
 from rag.config import Settings
 from rag.errors import RagError
 from ui.render import escape_markdown, message_markdown

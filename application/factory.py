@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.config import Settings
@@ -280,3 +281,14 @@ def _is_local_model(name: str) -> bool:
     from rag.embeddings import resolve_model_path
 
     return Path(resolve_model_path(name)).exists()
+
+
+def app_for(data_dir: str | Path | None = None) -> App:
+    """The App of the settings in the environment (and ``.env``), with ``data_dir`` (the CLI's
+    ``--data-dir``) winning over RAG_DATA_DIR."""
+    from rag.config import load_settings
+
+    overrides: dict[str, object] = {}
+    if data_dir:
+        overrides["data_dir"] = Path(data_dir)
+    return App(load_settings(**overrides))

@@ -16,17 +16,14 @@ from typing import TYPE_CHECKING, Any
 from rag.errors import RagError
 
 if TYPE_CHECKING:
-    from rag.factory import App
+    from application.factory import App
+    from rag.retriever import SearchOptions
 
 
 def _app(args: argparse.Namespace) -> App:
-    from rag.config import load_settings
-    from rag.factory import App
+    from application.factory import app_for
 
-    overrides: dict[str, Any] = {}
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = Path(args.data_dir)
-    return App(load_settings(**overrides))
+    return app_for(getattr(args, "data_dir", None))
 
 
 def _print_json(obj: Any) -> None:
@@ -39,8 +36,8 @@ def _print_json(obj: Any) -> None:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
+    from application.progress import ProgressBar, parse_passwords
     from ingest.lock import ingest_lock
-    from ingest.progress import ProgressBar, parse_passwords
     from rag.terminal import printable
 
     app = _app(args)
@@ -61,7 +58,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             force: list[str] = []
             verified = None
             if args.verify:
-                from ingest.verify import readable_store, verify_folder
+                from application.repair import readable_store
+                from ingest.verify import verify_folder
 
                 notes = readable_store(app, folder, repair=not args.dry_run)
                 verified = verify_folder(app.store, app.manifest, folder, repair=not args.dry_run)
@@ -146,11 +144,16 @@ def _watch(app: App, folder: Path, args: argparse.Namespace, passwords: dict[str
 # --- search and ask ------------------------------------------------------------------------------
 
 
+def _search_options(args: argparse.Namespace) -> SearchOptions:
+    """--k, --mode and --source as the one search request shape."""
+    from rag.retriever import SearchOptions
+
+    return SearchOptions(k=args.k, mode=args.mode, source_glob=args.source)
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     app = _app(args)
-    hits = app.retriever.search(
-        args.question, args.k or app.settings.top_k, mode=args.mode, source_glob=args.source
-    )
+    hits = app.retriever.search(args.question, _search_options(args))
     if args.json:
         _print_json([h.to_dict() for h in hits])
         return 0
@@ -172,9 +175,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     app = _app(args)
     engine = app.chat_engine(extract=args.extract)
     answer = None
-    for event in engine.stream_answer(
-        args.question, k=args.k, mode=args.mode, source_glob=args.source
-    ):
+    for event in engine.stream_answer(args.question, options=_search_options(args)):
         if isinstance(event, TokenEvent) and not args.json:
             sys.stdout.write(event.text)
             sys.stdout.flush()
@@ -210,35 +211,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 # --- status and ui -------------------------------------------------------------------------------
 
 
-def collect_status(app: App) -> dict[str, Any]:
-    """What `rag status` prints and the UI's status page shows."""
-    s = app.settings
-    status: dict[str, Any] = {
-        "data_dir": str(s.data_dir.resolve()),
-        "collection": s.collection,
-        "embedding_model": s.embedding_model,
-        "llm_backend_setting": s.llm_backend,
-    }
-    try:
-        status["store"] = app.store.location
-        status["chunks"] = app.store.count()
-        status["index_embedder"] = app.store.embedder_id()
-    except RagError as exc:
-        status["store_error"] = str(exc)
-    counts = app.manifest.counts()
-    status["documents"] = counts.get("indexed", 0)
-    status["documents_failed"] = counts.get("failed", 0)
-    try:
-        choice = app.llm_choice
-        status["answer_mode"] = choice.mode
-        status["llm"] = choice.name
-        status["llm_reason"] = choice.reason
-    except RagError as exc:
-        status["llm_error"] = str(exc)
-    return status
-
-
 def cmd_status(args: argparse.Namespace) -> int:
+    from application.status import collect_status
     from rag.terminal import printable
 
     status = collect_status(_app(args))
@@ -252,18 +226,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    import importlib.util
     import math
     import os
     import subprocess
 
-    import ui
     from rag.config import load_settings
     from rag.privacy import disable_telemetry
 
     disable_telemetry()
     overrides: dict[str, Any] = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
     settings = load_settings(**overrides)  # a bad setting is reported before Streamlit starts
-    script = Path(ui.__file__).parent / "app.py"
+    # the UI is the layer above: found as a file to run, never imported here
+    spec = importlib.util.find_spec("ui")
+    assert spec is not None and spec.origin is not None, "the ui package is installed with rag"
+    script = Path(spec.origin).parent / "app.py"
     command = [
         sys.executable, "-m", "streamlit", "run", str(script),
         "--server.port", str(args.port),

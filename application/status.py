@@ -1,0 +1,37 @@
+"""What `rag status` prints and the UI's status page shows: where the index is, what it holds,
+who answers and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from application.factory import App
+from rag.errors import RagError
+
+
+def collect_status(app: App) -> dict[str, Any]:
+    """What `rag status` prints and the UI's status page shows."""
+    s = app.settings
+    status: dict[str, Any] = {
+        "data_dir": str(s.data_dir.resolve()),
+        "collection": s.collection,
+        "embedding_model": s.embedding_model,
+        "llm_backend_setting": s.llm_backend,
+    }
+    try:
+        status["store"] = app.store.location
+        status["chunks"] = app.store.count()
+        status["index_embedder"] = app.store.embedder_id()
+    except RagError as exc:
+        status["store_error"] = str(exc)
+    counts = app.manifest.counts()
+    status["documents"] = counts.get("indexed", 0)
+    status["documents_failed"] = counts.get("failed", 0)
+    try:
+        choice = app.llm_choice
+        status["answer_mode"] = choice.mode
+        status["llm"] = choice.name
+        status["llm_reason"] = choice.reason
+    except RagError as exc:
+        status["llm_error"] = str(exc)
+    return status
