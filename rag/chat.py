@@ -223,10 +223,14 @@ class ChatEngine:
         given = [Source(n=i + 1, chunk=h) for i, h in enumerate(kept)]
         given, scored = (self.evidence.attach([question, query], given) if given
                          else (given, []))
+        # whether the documents answer is judged on everything retrieved, not only on what
+        # the model's context budget left in
+        judged = scored if not left_out else self.evidence.score(
+            [question, query], [Source(n=i + 1, chunk=h) for i, h in enumerate(hits)])
         lexical = self.retriever.lexical
         unknown = (lexical.unknown_share(self.evidence.analyzer.content_terms(question))
                    if given and lexical is not None else 0.0)
-        if given and not self.evidence.is_answerable(scored, quoting=self.llm is None,
+        if given and not self.evidence.is_answerable(judged, quoting=self.llm is None,
                                                      unknown_share=unknown):
             log.info("no sentence of the %d passages answers %r: refused", len(given), query)
             given = []  # the passages are about something else: refuse, do not answer from them
