@@ -76,7 +76,8 @@ def build_chunker(settings: Settings, embedder: Embedder) -> Chunker:
 
 
 def build_store(settings: Settings) -> ChromaStore:
-    from rag.store import ChromaStore, make_client, server_address
+    from rag.chroma_client import make_client, server_address
+    from rag.store import ChromaStore
 
     if settings.uses_chroma_server:
         client = make_client(host=settings.chroma_host, port=settings.chroma_port)

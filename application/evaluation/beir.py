@@ -24,11 +24,12 @@ from typing import Any
 from application.evaluation.beir_data import BeirDataset
 from application.evaluation.embedding_cache import CachedEmbedder, embedder_identity
 from application.evaluation.metrics import percentiles_ms, ranking_metrics
+from rag.chroma_client import make_client
 from rag.config import Settings
 from rag.embeddings import Embedder
 from rag.lexical import BM25Params, LexicalIndex
 from rag.retriever import RetrievalConfig, Retriever, SearchOptions
-from rag.store import ChromaStore, make_client
+from rag.store import ChromaStore
 from rag.types import Document
 
 log = logging.getLogger(__name__)
