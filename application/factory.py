@@ -206,14 +206,18 @@ class App:
 
     @cached_property
     def pipeline(self) -> IngestPipeline:
+        from ingest.journal import Journal
         from ingest.pipeline import IngestPipeline
+        from ingest.worker import LoaderPool
 
         s = self.settings
         return IngestPipeline(
             self.store, self.embedder, self.chunker, self.manifest,
-            workers=s.ingest_workers, file_timeout=s.ingest_file_timeout,
-            file_memory_mb=s.ingest_file_memory_mb, embed_pool=s.ingest_embed_pool,
+            embed_pool=s.ingest_embed_pool,
             after_change=lambda: self.lexical.ensure_current(),
+            loaders=LoaderPool(s.ingest_workers, timeout=s.ingest_file_timeout,
+                               memory_mb=s.ingest_file_memory_mb),
+            journal=Journal(self.store, self.manifest),
         )
 
     @cached_property
