@@ -15,8 +15,6 @@ import logging
 import numpy as np
 
 from ingest.manifest import FileRecord, Manifest
-from rag.disk import is_disk_full
-from rag.errors import DiskFullError
 from rag.store import ChromaStore
 from rag.types import Chunk
 
@@ -55,14 +53,13 @@ class Journal:
         keep = set(wanted)
         stale = [i for i in present if i not in keep]
         self.manifest.begin(record.root, record.source, wanted + stale)
-        try:
-            self.store.upsert(chunks, vectors)
-            record.chunk_ids = wanted
-            self.manifest.put(record)
-        except Exception as exc:
-            if isinstance(exc, DiskFullError) or is_disk_full(exc):
-                self._roll_back(record.root, record.source)
-            raise
+        # A failure here (a full disk above all) is not undone in this process: after Chroma
+        # fails a write for want of room, its next write in the same process can wait for the
+        # disk for ever (seen: an SQLite retry loop). The journal row stays, so the next sync's
+        # ``recover`` deletes what was written, once there is room.
+        self.store.upsert(chunks, vectors)
+        record.chunk_ids = wanted
+        self.manifest.put(record)
         self.store.delete(stale)
         self.manifest.clear_journal(record.root, [record.source])
 
@@ -73,16 +70,3 @@ class Journal:
         self.manifest.remove(rec.root, [rec.source])
         self.store.delete(ids)
         self.manifest.clear_journal(rec.root, [rec.source])
-
-    def _roll_back(self, root: str, source: str) -> None:
-        """Undo a write that failed half-way; what this cannot do, the next sync's recovery does."""
-        try:
-            rec = self.manifest.get(root, source)
-            keep = set(rec.chunk_ids) if rec is not None else set()
-            for journalled, ids in self.manifest.journal(root):
-                if journalled == source:
-                    self.store.delete([i for i in ids if i not in keep])
-                    self.manifest.clear_journal(root, [source])
-        except Exception as exc:
-            log.warning("cannot undo the unfinished write of %s yet (%s): the next ingest does",
-                        source, exc)

@@ -100,8 +100,8 @@ class IngestPipeline:
         ``follow_links``: follow links out of the folder (default: ``self.follow_links``).
 
         A write that fails because the disk is full raises ``DiskFullError``: the files
-        committed before it stay indexed, the one being written is rolled back (or by the next
-        run, from the journal), the rest are not recorded, so a re-run does them."""
+        committed before it stay indexed, what was written of the one being written is deleted
+        by the next run (from the journal), the rest are not recorded, so a re-run does them."""
         try:
             return self._sync(folder, dry_run=dry_run, passwords=passwords, progress=progress,
                               on_progress=on_progress, force=force, follow_links=follow_links)
