@@ -105,13 +105,14 @@ def _watch(app: App, folder: Path, args: argparse.Namespace, passwords: dict[str
 
     from ingest.report import IngestReport
     from ingest.watch import watch_folder
+    from rag.terminal import printable
 
     def on_sync(report: IngestReport) -> None:
         if args.json:  # one JSON object per line, one line per sync
             print(json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
             return
         for source, reason in report.failed.items():
-            print(f"failed: {source}: {reason}", file=sys.stderr)
+            print(printable(f"failed: {source}: {reason}"), file=sys.stderr)
         stamp = time.strftime("%H:%M:%S")
         print(f"[{stamp}] {report.summary()}", flush=True)
 
@@ -171,13 +172,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.chat import DoneEvent, TokenEvent, extract_note, left_out_note
+    from rag.terminal import printable
 
     app = _app(args)
     engine = app.chat_engine(extract=args.extract)
     answer = None
     for event in engine.stream_answer(args.question, options=_search_options(args)):
         if isinstance(event, TokenEvent) and not args.json:
-            sys.stdout.write(event.text)
+            sys.stdout.write(printable(event.text, lines=True))
             sys.stdout.flush()
         elif isinstance(event, DoneEvent):
             answer = event.answer
@@ -192,15 +194,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if unsupported:
         print("\nNot supported by the passages it cites (check before relying on it):")
         for sentence in unsupported:
-            print(f"  ! {' '.join(sentence.split())}")
+            print(f"  ! {printable(' '.join(sentence.split()))}")
     if answer.sources:
         cited = {s.n for s in answer.cited_sources()}
         print("\nSources:")
         for s in answer.sources:
             mark = "" if s.n in cited else "  (retrieved, not cited)"
-            print(f"  {s.label()}{mark}")
+            print(f"  {printable(s.label())}{mark}")
             for e in s.evidence[:1] if s.n in cited else ():
-                print(f"      evidence: \"{' '.join(e.text.split())}\"")
+                print(f"      evidence: \"{printable(' '.join(e.text.split()))}\"")
         if answer.left_out:
             print(f"  ({left_out_note(answer.left_out)})")
     if answer.mode == "extract":

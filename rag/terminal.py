@@ -14,6 +14,11 @@ import re
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-def printable(text: object) -> str:
-    """``str(text)`` with control characters and bidi overrides written as escapes."""
-    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+def printable(text: object, *, lines: bool = False) -> str:
+    """``str(text)`` with control characters and bidi overrides written as escapes; ``lines``:
+    line breaks kept (an answer streamed to the terminal)."""
+    def escape(m: re.Match[str]) -> str:
+        return m.group() if lines and m.group() == "\n" else \
+            m.group().encode("unicode_escape").decode("ascii")
+
+    return _UNSAFE.sub(escape, str(text))

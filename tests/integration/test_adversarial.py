@@ -448,5 +448,10 @@ def test_control_characters_in_documents_and_names_reach_the_terminal_escaped(
     assert "\x1b" not in found.stdout and "\u202e" not in found.stdout
     assert "\\x1b[2J" in found.stdout and "\\u202e" in found.stdout
     assert "two\\nlines: indexed 99.md" in found.stdout
+    # an answer quoted from the documents (and its sources and evidence) is escaped too
+    asked = run("ask", "What does the zorblax5 manual say?", "--extract", data_dir=data)
+    assert asked.returncode == 0, asked.stderr
+    assert "\x1b" not in asked.stdout and "\u202e" not in asked.stdout
+    assert "zorblax5" in asked.stdout
     hits = search(data, "zorblax5 manual")  # JSON keeps the text as it is, escaped by JSON
     assert any("\x1b[2J" in str(h["text"]) for h in hits)
