@@ -9,10 +9,12 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from application.serve import cmd_ui, port_number
 from rag.errors import RagError
 
 if TYPE_CHECKING:
@@ -20,10 +22,26 @@ if TYPE_CHECKING:
     from rag.retriever import SearchOptions
 
 
-def _app(args: argparse.Namespace) -> App:
+def _app(args: argparse.Namespace, *, writes: bool = False) -> App:
+    """The App of ``--data-dir`` (or RAG_DATA_DIR). A command that only reads refuses a data
+    folder that does not exist (and creates nothing); ingest creates it when its parent
+    exists (a mistyped path deeper down is refused rather than built)."""
     from application.factory import app_for
+    from rag.terminal import printable
 
-    return app_for(getattr(args, "data_dir", None))
+    app = app_for(getattr(args, "data_dir", None))
+    folder = app.settings.data_dir
+    if not folder.is_dir():
+        name = printable(str(folder))
+        if not writes:
+            raise RagError(f"the data folder {name} does not exist (nothing was created): "
+                           "check --data-dir or RAG_DATA_DIR. Run `rag ingest DIR` first to "
+                           "build an index there")
+        if not folder.absolute().parent.is_dir():
+            raise RagError(f"the data folder {name} cannot be created: its parent "
+                           f"{printable(str(folder.absolute().parent))} does not exist; "
+                           "check --data-dir or RAG_DATA_DIR")
+    return app
 
 
 def _print_json(obj: Any) -> None:
@@ -40,7 +58,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.lock import ingest_lock
     from rag.terminal import printable
 
-    app = _app(args)
+    started = time.perf_counter()
+    app = _app(args, writes=True)
     folder = Path(args.folder)
     if not folder.is_dir():
         raise RagError(f"{printable(folder)} is not a folder: give `rag ingest` a directory to "
@@ -75,8 +94,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     finally:
         if "pipeline" in app.__dict__:  # built: stop its loader processes
             app.pipeline.close()
+    # the whole command's time, model loading (and a first run's ONNX export) included
+    report.seconds = time.perf_counter() - getattr(args, "started", started)
+    exported = getattr(app.__dict__.get("embedder"), "export_seconds", None)
     if args.json:
         out = report.to_dict()
+        if exported is not None:  # a first run: the summary's seconds include the export
+            out["embedding_export_seconds"] = round(exported, 1)
         if verified is not None:
             out["verify"] = verified.to_dict()
         _print_json(out)
@@ -95,14 +119,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if report.removed:
             print(printable("removed: " + ", ".join(report.removed)))
         print(report.table())
+    if exported is not None:
+        print(f"first run: exported the embedding model to ONNX ({exported:.1f} s)")
     print(report.summary())
     return 1 if args.strict and report.failed else 0
 
 
 def _watch(app: App, folder: Path, args: argparse.Namespace, passwords: dict[str, str]) -> int:
     """`rag ingest DIR --watch`: a sync now and after every settled burst of changes."""
-    import time
-
     from ingest.report import IngestReport
     from ingest.watch import watch_folder
     from rag.terminal import printable
@@ -210,7 +234,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- status and ui -------------------------------------------------------------------------------
+# --- status ----------------------------------------------------------------------------------
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -225,42 +249,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         for key, value in status.items():
             print(f"{key.ljust(width)}  {printable(value)}")
     return 0
-
-
-def cmd_ui(args: argparse.Namespace) -> int:
-    import importlib.util
-    import math
-    import os
-    import subprocess
-
-    from rag.config import load_settings
-    from rag.privacy import disable_telemetry
-
-    disable_telemetry()
-    overrides: dict[str, Any] = {"data_dir": Path(args.data_dir)} if args.data_dir else {}
-    settings = load_settings(**overrides)  # a bad setting is reported before Streamlit starts
-    # the UI is the layer above: found as a file to run, never imported here
-    spec = importlib.util.find_spec("ui")
-    assert spec is not None and spec.origin is not None, "the ui package is installed with rag"
-    script = Path(spec.origin).parent / "app.py"
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(script),
-        "--server.port", str(args.port),
-        "--server.address", args.address,
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        # Streamlit refuses bigger files itself (whole MB); the library page checks the exact
-        # RAG_UPLOAD_MAX_MB, so one setting bounds both
-        "--server.maxUploadSize", str(max(1, math.ceil(settings.upload_max_mb))),
-    ]
-    env = dict(os.environ)
-    if args.data_dir:
-        env["RAG_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    print(f"serving the UI on http://{args.address}:{args.port}", file=sys.stderr)
-    try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        return 0
 
 
 # --- entry point ---------------------------------------------------------------------------------
@@ -369,15 +357,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
 
     p = sub.add_parser("ui", help="serve the browser UI")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", type=port_number, default=8501, help="1 to 65535 (default 8501)")
     p.add_argument("--address", default="localhost")
     p.set_defaults(func=cmd_ui)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.started = started  # the ingest summary's time is the whole command's
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

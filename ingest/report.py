@@ -50,21 +50,26 @@ class IngestReport:
             f"{self.chunks} chunks, {self.embedded} embedded; {self.seconds:.1f} s"
         )
 
-    def table(self, *, max_names: int = 3) -> str:
-        """The summary table: one row per outcome, with examples and failure reasons (file
-        names with control characters escaped: the table is for a terminal)."""
-        rows: list[tuple[str, int, str]] = [
-            ("indexed", len(self.indexed), _names(self.indexed, max_names)),
-            ("updated", len(self.updated), _names(self.updated, max_names)),
-            ("unchanged", len(self.unchanged), ""),
-            ("removed", len(self.removed), _names(self.removed, max_names)),
-            ("skipped", len(self.skipped), _skipped_kinds(self.skipped)),
-            ("failed", len(self.failed), ""),
+    def table(self, *, width: int = 100) -> str:
+        """The summary table: one row per outcome, every indexed, updated and removed file
+        named (wrapped to ``width``, never cut to "... (+n)"), skipped files by kind, failure
+        reasons (file names with control characters escaped: the table is for a terminal)."""
+        rows: list[tuple[str, int, list[str]]] = [
+            ("indexed", len(self.indexed), _names(self.indexed, width - _INDENT)),
+            ("updated", len(self.updated), _names(self.updated, width - _INDENT)),
+            ("unchanged", len(self.unchanged), []),
+            ("removed", len(self.removed), _names(self.removed, width - _INDENT)),
+            ("skipped", len(self.skipped), [_skipped_kinds(self.skipped)]),
+            ("failed", len(self.failed), []),
         ]
         if self.repointed:
             rows.insert(2, ("re-pointed", len(self.repointed),
-                            "renamed or copied: no parsing, no embedding"))
-        lines = [f"  {name:<10} {count:>6}  {detail}".rstrip() for name, count, detail in rows]
+                            ["renamed or copied: no parsing, no embedding"]))
+        lines: list[str] = []
+        for name, count, detail in rows:
+            first, *more = detail or [""]
+            lines.append(f"  {name:<10} {count:>6}  {first}".rstrip())
+            lines.extend(" " * _INDENT + line for line in more)
         reasons = Counter(_reason_kind(r) for r in self.failed.values())
         for reason, count in reasons.most_common():
             lines.append(f"  {'':<10} {count:>6}  {printable(reason)}")
@@ -74,11 +79,24 @@ class IngestReport:
         return asdict(self)
 
 
-def _names(items: list[str], limit: int) -> str:
-    if not items:
-        return ""
-    more = f", ... (+{len(items) - limit})" if len(items) > limit else ""
-    return ", ".join(printable(item) for item in items[:limit]) + more
+_INDENT = 21  # where a row's detail starts: "  " + 10 + " " + 6 + "  "
+
+
+def _names(items: list[str], width: int) -> list[str]:
+    """Every name, comma-separated, in lines of about ``width`` characters (a name longer
+    than that has a line of its own)."""
+    lines: list[str] = []
+    line = ""
+    for i, item in enumerate(items):
+        name = printable(item) + ("," if i < len(items) - 1 else "")
+        if line and len(line) + 1 + len(name) > width:
+            lines.append(line)
+            line = name
+        else:
+            line = f"{line} {name}" if line else name
+    if line:
+        lines.append(line)
+    return lines
 
 
 def _skipped_kinds(items: list[str]) -> str:

@@ -91,7 +91,12 @@ class OnnxEmbedder:
         self.cache_dir = cache_root / model_cache_key(model_name)
         self.batch_size = batch_size
         self.threads = threads or available_cpus()
+        started = time.perf_counter()
+        exported = not _is_exported(self.cache_dir)
         meta = ensure_export(model_name, self.cache_dir)
+        # Seconds this process spent exporting the model to ONNX (a first run), else None.
+        self.export_seconds: float | None = (time.perf_counter() - started if exported
+                                             else None)
         self.model_id = _canonical_id(model_name)
         self.dimension = int(meta["dimension"])
         self.max_tokens = int(meta["max_tokens"])
@@ -158,11 +163,11 @@ def ensure_export(model_name: str, cache_dir: Path) -> dict[str, Any]:
     from filelock import FileLock
 
     meta_path = cache_dir / META_FILE
-    if meta_path.is_file() and (cache_dir / INT8_FILE).is_file():
+    if _is_exported(cache_dir):
         return dict(json.loads(meta_path.read_text()))
     cache_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(cache_dir / "export.lock")):
-        if meta_path.is_file() and (cache_dir / INT8_FILE).is_file():
+        if _is_exported(cache_dir):
             return dict(json.loads(meta_path.read_text()))
         work = Path(tempfile.mkdtemp(prefix="export-", dir=cache_dir))
         try:
@@ -175,6 +180,10 @@ def ensure_export(model_name: str, cache_dir: Path) -> dict[str, Any]:
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return meta
+
+
+def _is_exported(cache_dir: Path) -> bool:
+    return (cache_dir / META_FILE).is_file() and (cache_dir / INT8_FILE).is_file()
 
 
 def _export(model_name: str, work: Path) -> dict[str, Any]:

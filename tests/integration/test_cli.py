@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -109,3 +110,64 @@ def test_ollama_backend_unreachable_says_how_to_fix(kb_data_dir: Path) -> None:
     out = rag("ask", "What is HNSW?", data_dir=kb_data_dir, RAG_LLM_BACKEND="ollama")
     assert out.returncode == 1
     assert "ollama serve" in out.stderr and "RAG_OLLAMA_HOST" in out.stderr
+
+
+@pytest.mark.parametrize("args", [("search", "anything"), ("ask", "anything"), ("status",)])
+def test_a_missing_data_dir_is_refused_not_created(tmp_path: Path, args: tuple[str, ...]) -> None:
+    missing = tmp_path / "missing"
+    out = rag("--data-dir", str(missing), *args, data_dir=tmp_path / "env-data")
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: the data folder {missing} does "
+                                                   "not exist"), out.stderr
+    assert not missing.exists() and not (tmp_path / "env-data").exists()
+
+
+def test_ingest_creates_a_data_dir_only_under_an_existing_folder(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    deep = tmp_path / "typo" / "data"
+    out = rag("--data-dir", str(deep), "ingest", str(kb), data_dir=tmp_path / "env-data")
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        f"error: the data folder {deep} cannot be created: its parent {deep.parent} does not "
+        "exist; check --data-dir or RAG_DATA_DIR"]
+    assert not (tmp_path / "typo").exists()
+    fresh = tmp_path / "data"
+    out = rag("--data-dir", str(fresh), "ingest", str(kb), data_dir=tmp_path / "env-data")
+    assert out.returncode == 0, out.stderr
+    assert fresh.is_dir()
+
+
+def test_ingest_table_names_every_file(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    names = [f"note-{i}.md" for i in range(5)]
+    for i, name in enumerate(names):
+        (kb / name).write_text(f"# Note {i}\n\nNote number {i} is about topic {i}.\n")
+    out = rag("ingest", str(kb), "--quiet", data_dir=tmp_path / "data")
+    assert out.returncode == 0, out.stderr
+    assert "(+" not in out.stdout
+    indexed = next(line for line in out.stdout.splitlines() if line.startswith("  indexed"))
+    assert indexed.split() == ["indexed", "5", *(f"{n}," for n in names[:-1]), names[-1]]
+
+
+def test_ingest_time_is_the_whole_run_and_names_the_first_run_export(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "a.md").write_text("# A\n\nA short note about vector search.\n")
+    models = tmp_path / "models"  # no export yet: this run makes it
+    out = rag("ingest", str(kb), "--quiet", data_dir=tmp_path / "data",
+              RAG_MODELS_DIR=str(models))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    note = re.fullmatch(r"first run: exported the embedding model to ONNX \((\d+\.\d) s\)",
+                        lines[-2])
+    assert note, out.stdout
+    total = re.search(r"; (\d+\.\d) s$", lines[-1])
+    assert total, lines[-1]
+    assert float(total.group(1)) >= float(note.group(1))  # the summary's time includes it
+    again = rag("ingest", str(kb), "--quiet", data_dir=tmp_path / "data",
+                RAG_MODELS_DIR=str(models))
+    assert again.returncode == 0, again.stderr
+    assert "first run" not in again.stdout  # the export is reused
