@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 def _app(args: argparse.Namespace, *, writes: bool = False) -> App:
     """The App of ``--data-dir`` (or RAG_DATA_DIR). A command that only reads refuses a data
-    folder that does not exist (and creates nothing); ingest creates it when its parent
-    exists (a mistyped path deeper down is refused rather than built)."""
+    folder that does not exist (and creates nothing), unless the index is on a Chroma server
+    (the folder then only keeps this machine's BM25 index: any machine may search); ingest
+    creates it when its parent exists (a mistyped path deeper down is refused, not built)."""
     from application.factory import app_for
     from rag.terminal import printable
 
@@ -33,7 +34,7 @@ def _app(args: argparse.Namespace, *, writes: bool = False) -> App:
     folder = app.settings.data_dir
     if not folder.is_dir():
         name = printable(str(folder))
-        if not writes:
+        if not writes and not app.settings.uses_chroma_server:
             raise RagError(f"the data folder {name} does not exist (nothing was created): "
                            "check --data-dir or RAG_DATA_DIR. Run `rag ingest DIR` first to "
                            "build an index there")
