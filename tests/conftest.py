@@ -51,6 +51,17 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+def ui_serving(url: str) -> bool:
+    """Whether a Streamlit server answers its health check at ``url``."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def rag_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a `rag` subprocess: this data dir, an Ollama host where nothing
     answers (so the embedded model does), the shared ONNX export, and ``extra``."""

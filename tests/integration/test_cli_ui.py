@@ -10,12 +10,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import closed_port, rag_env
+from tests.conftest import closed_port, rag_env, ui_serving
 
 pytestmark = pytest.mark.slow
 
@@ -44,14 +43,6 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _serving(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def _wait(condition: object, seconds: float) -> bool:
     give_up = time.monotonic() + seconds
     while time.monotonic() < give_up:
@@ -69,14 +60,14 @@ def test_sigterm_to_rag_ui_stops_streamlit(tmp_path: Path) -> None:
                                stderr=subprocess.STDOUT, text=True)
     children: set[int] = set()
     try:
-        if not _wait(lambda: _serving(url) or process.poll() is not None, 240):
+        if not _wait(lambda: ui_serving(url) or process.poll() is not None, 240):
             pytest.fail(f"`rag ui` did not serve {url} in 240 s")
         assert process.poll() is None, process.communicate()[0]
         children = _children(process.pid)
         assert children, "rag ui runs Streamlit in a child process"
         process.send_signal(signal.SIGTERM)  # to `rag ui` alone, as systemd or docker stop do
         process.wait(timeout=60)
-        assert _wait(lambda: not _serving(url), 15), "Streamlit still serves after SIGTERM"
+        assert _wait(lambda: not ui_serving(url), 15), "Streamlit still serves after SIGTERM"
         assert _wait(lambda: not any(_alive(pid) for pid in children), 15), \
             f"Streamlit left running: {sorted(children)}"
     finally:
@@ -94,7 +85,7 @@ def test_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
     assert "--port: 99999 is out of range: give 1 to 65535" in out.stderr
 
 
-def test_a_taken_port_is_one_line_before_serving(tmp_path: Path) -> None:
+def test_a_taken_port_is_one_line_beforeui_serving(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import pytest
 
 from rag.evidence import EXTRACT_LABEL
-from tests.conftest import KNOWLEDGE_BASE, ROOT, closed_port, rag_env
+from tests.conftest import KNOWLEDGE_BASE, ROOT, closed_port, rag_env, ui_serving
 from tests.fake_ollama import FakeOllama
 from tests.ui.scripted import INVENTED, QUESTION, SUPPORTED, grounded_then_invented
 
@@ -38,14 +37,6 @@ CURSOR = "▌"  # ui/pages/chat.py shows it after the text while the answer stre
 WAIT_MS = 600_000  # generous: the embedded model on a loaded 2-core machine is slow
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-
-
-def _serving(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def _chunks(data_dir: Path) -> int:
@@ -87,7 +78,7 @@ def serve(data_dir: Path, tmp_path: Path) -> Iterator[Serve]:
         )
         started.append((process, log))
         deadline = time.monotonic() + 180
-        while not _serving(url):
+        while not ui_serving(url):
             if process.poll() is not None or time.monotonic() > deadline:
                 log.flush()
                 pytest.fail(f"`rag ui` did not serve {url}:\n"

@@ -114,7 +114,7 @@ def test_a_large_index_is_sampled_and_the_page_says_so(
     assert at.dataframe[0].value["Document"].iloc[0] == "vector-search-handbook.pdf"
 
 
-# --- the page's core (rag/explorer.py), on the same real index -----------------------------------
+# --- the page's core (application/explorer.py), on the same real index ------------------------
 
 
 def test_a_sample_is_the_same_size_and_reproducible_whichever_way_it_is_read(
