@@ -64,6 +64,10 @@ def title_for(question: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
+def _contains(text: str | None, needle: str) -> bool:
+    return text is not None and needle in text.casefold()
+
+
 class ConversationStore:
     """Create, list, read, extend and delete conversations; safe to share between threads."""
 
@@ -75,6 +79,8 @@ class ConversationStore:
                                    check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        # search: SQLite's LIKE ignores the case of ASCII letters only
+        self._db.create_function("contains", 2, _contains, deterministic=True)
         self._db.executescript(_SCHEMA)
         self._last = 0.0
 
@@ -139,15 +145,72 @@ class ConversationStore:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def rename(self, cid: str, title: str) -> None:
+    def rename(self, cid: str, title: str) -> bool:
+        """Give a conversation a new title (on one line, shortened); False when it is gone.
+        A blank title is refused: a conversation listed as nothing cannot be found again."""
+        if not title.strip():
+            raise ValueError("A conversation's title cannot be empty: type a few words.")
         with self._lock:
-            self._db.execute("UPDATE conversations SET title=? WHERE id=?", (title_for(title), cid))
+            cur = self._db.execute("UPDATE conversations SET title=? WHERE id=?",
+                                   (title_for(title), cid))
+        return cur.rowcount > 0
+
+    def search(self, text: str, limit: int = 100) -> list[Conversation]:
+        """Conversations whose title or any turn contains ``text`` (ignoring case, as typed:
+        no wildcards), most recently used first; all of them for blank ``text``."""
+        needle = text.strip().casefold()
+        if not needle:
+            return self.recent(limit)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT c.id, c.title, c.created_at, c.updated_at, COUNT(t.seq) FROM conversations c "
+                "LEFT JOIN turns t ON t.conversation_id = c.id GROUP BY c.id "
+                "HAVING contains(c.title, ?1) OR MAX(contains(t.content, ?1)) "
+                "ORDER BY c.updated_at DESC LIMIT ?2", (needle, limit)
+            ).fetchall()
+        return [Conversation(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+    def export_markdown(self, cid: str) -> str | None:
+        """The conversation as Markdown (``conversation_markdown``); None when it is gone."""
+        conversation = self.get(cid)
+        return None if conversation is None else conversation_markdown(conversation,
+                                                                       self.turns(cid))
 
     def delete(self, cid: str) -> bool:
         with self._lock:
             self._db.execute("DELETE FROM turns WHERE conversation_id=?", (cid,))
             cur = self._db.execute("DELETE FROM conversations WHERE id=?", (cid,))
         return cur.rowcount > 0
+
+
+def _where(source: Source) -> str:
+    chunk = source.chunk
+    page = f", page {chunk.page}" if chunk.page is not None else ""
+    heading = f" ({chunk.heading})" if chunk.heading else ""
+    return f"[{source.n}] {chunk.source}{page}{heading}"
+
+
+def conversation_markdown(conversation: Conversation, turns: list[Turn]) -> str:
+    """A conversation as a Markdown document: each question and answer, and under each answer
+    the file and page of every source it cites (of every passage searched, when it cites none),
+    so the answer can be checked without the app."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(conversation.updated_at))
+    lines = [f"# {conversation.title}", "", f"_Exported from rag-local; last changed {when}._"]
+    for turn in turns:
+        if turn.role == "user":
+            lines += ["", "## Question", "", turn.content.strip()]
+            continue
+        if turn.role != "assistant":
+            continue
+        lines += ["", "### Answer", "", turn.content.strip()]
+        answer = turn.answer
+        if answer is None or not answer.sources:
+            continue
+        cited = answer.cited_sources()
+        label = "Sources" if cited else "Passages searched (none cited)"
+        lines += ["", f"**{label}:**", ""]
+        lines += [f"- {_where(s)}" for s in (cited or answer.sources)]
+    return "\n".join(lines) + "\n"
 
 
 def answer_to_dict(answer: Answer) -> dict[str, Any]:
