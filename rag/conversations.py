@@ -53,6 +53,7 @@ class Turn:
     role: Role
     content: str
     answer: Answer | None = None
+    stopped: bool = False  # an answer cut short (Stop, or the page left while it streamed)
 
     def message(self) -> Message:
         return Message(self.role, self.content)
@@ -82,7 +83,15 @@ class ConversationStore:
         # search: SQLite's LIKE ignores the case of ASCII letters only
         self._db.create_function("contains", 2, _contains, deterministic=True)
         self._db.executescript(_SCHEMA)
+        # columns added since the first version: a database written before gets them here
+        self._add_column("conversations", "model", "TEXT")
+        self._add_column("turns", "stopped", "INTEGER NOT NULL DEFAULT 0")
         self._last = 0.0
+
+    def _add_column(self, table: str, column: str, declaration: str) -> None:
+        columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def _now(self) -> float:
         """The time, strictly after the last one this store used: "most recent first" holds
@@ -93,13 +102,41 @@ class ConversationStore:
     def close(self) -> None:
         self._db.close()
 
-    def create(self, title: str) -> str:
+    def create(self, title: str, model: str | None = None) -> str:
+        """A new conversation titled by its first question; a title already listed gets a
+        number ("What is BM25? (2)"), so two conversations never read the same. ``model``: the
+        model picked to answer in it (``model``)."""
         cid = uuid.uuid4().hex
+        base = title_for(title) or "New chat"
         with self._lock:
             now = self._now()
-            self._db.execute("INSERT INTO conversations VALUES (?,?,?,?)",
-                             (cid, title_for(title) or "New chat", now, now))
+            taken = {row[0] for row in self._db.execute(
+                "SELECT title FROM conversations WHERE substr(title, 1, ?) = ?", (len(base), base))}
+            unique, n = base, 2
+            while unique in taken:
+                unique, n = f"{base} ({n})", n + 1
+            self._db.execute("INSERT INTO conversations (id, title, created_at, updated_at, model) "
+                             "VALUES (?,?,?,?,?)", (cid, unique, now, now, model))
         return cid
+
+    def model(self, cid: str) -> str | None:
+        """The model picked to answer in this conversation (None: not recorded)."""
+        with self._lock:
+            row = self._db.execute("SELECT model FROM conversations WHERE id=?", (cid,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_model(self, cid: str, model: str | None) -> None:
+        with self._lock:
+            self._db.execute("UPDATE conversations SET model=? WHERE id=?", (model, cid))
+
+    def drop_turns_from(self, cid: str, index: int) -> int:
+        """Remove the turns from the ``index``-th (0-based) on, to answer again or to ask an
+        edited question in their place; how many were removed."""
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM turns WHERE conversation_id=? AND seq >= (SELECT seq FROM turns "
+                "WHERE conversation_id=? ORDER BY seq LIMIT 1 OFFSET ?)", (cid, cid, index))
+        return cur.rowcount
 
     def recent(self, limit: int = 100) -> list[Conversation]:
         """Most recently used first."""
@@ -122,13 +159,14 @@ class ConversationStore:
     def turns(self, cid: str) -> list[Turn]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT role, content, answer FROM turns WHERE conversation_id=? ORDER BY seq",
-                (cid,),
+                "SELECT role, content, answer, stopped FROM turns WHERE conversation_id=? "
+                "ORDER BY seq", (cid,),
             ).fetchall()
-        return [Turn(role, content, answer_from_dict(json.loads(a)) if a else None)
-                for role, content, a in rows]
+        return [Turn(role, content, answer_from_dict(json.loads(a)) if a else None, bool(stop))
+                for role, content, a, stop in rows]
 
-    def add_turn(self, cid: str, role: Role, content: str, answer: Answer | None = None) -> None:
+    def add_turn(self, cid: str, role: Role, content: str, answer: Answer | None = None,
+                 *, stopped: bool = False) -> None:
         payload = json.dumps(answer_to_dict(answer), ensure_ascii=False) if answer else None
         with self._lock:
             now = self._now()
@@ -137,8 +175,10 @@ class ConversationStore:
                 (seq,) = self._db.execute(
                     "SELECT COALESCE(MAX(seq), -1) + 1 FROM turns WHERE conversation_id=?", (cid,)
                 ).fetchone()
-                self._db.execute("INSERT INTO turns VALUES (?,?,?,?,?,?)",
-                                 (cid, seq, role, content, payload, now))
+                self._db.execute(
+                    "INSERT INTO turns (conversation_id, seq, role, content, answer, created_at, "
+                    "stopped) VALUES (?,?,?,?,?,?,?)",
+                    (cid, seq, role, content, payload, now, int(stopped)))
                 self._db.execute("UPDATE conversations SET updated_at=? WHERE id=?", (now, cid))
                 self._db.execute("COMMIT")
             except BaseException:
