@@ -1,4 +1,4 @@
-"""`rag ingest|search|ask|status|ui`: the command line.
+"""`rag ingest|search|ask|status|collections|ui`: the command line.
 
 Exit codes: 0 success, 1 a clear one-line error (``error: ...``), 2 wrong usage.
 """
@@ -19,6 +19,7 @@ from rag.errors import RagError
 
 if TYPE_CHECKING:
     from application.factory import App
+    from ingest.report import IngestReport
     from rag.retriever import SearchOptions
 
 
@@ -30,7 +31,7 @@ def _app(args: argparse.Namespace, *, writes: bool = False) -> App:
     from application.factory import app_for
     from rag.terminal import printable
 
-    app = app_for(getattr(args, "data_dir", None))
+    app = app_for(getattr(args, "data_dir", None), getattr(args, "collection", None))
     folder = app.settings.data_dir
     if not folder.is_dir():
         name = printable(str(folder))
@@ -77,6 +78,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 return _watch(app, folder, args, passwords)
             force: list[str] = []
             verified = None
+            # Nothing changed: answered from the manifest and the store's files, before the
+            # store or the model is opened (--verify reads the index: it always runs in full).
+            report = None if args.verify else _unchanged(app, folder, args, passwords)
             if args.verify:
                 from application.repair import readable_store
                 from ingest.verify import verify_folder
@@ -85,13 +89,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 verified = verify_folder(app.store, app.manifest, folder, repair=not args.dry_run)
                 verified.notes = notes
                 force = sorted(verified.missing)
-            bar = ProgressBar(disable=args.json or args.quiet)
-            try:
-                report = app.pipeline.sync(folder, dry_run=args.dry_run, passwords=passwords,
-                                           on_progress=bar.update, force=force,
-                                           follow_links=args.follow_links)
-            finally:
-                bar.close()
+            if report is None:
+                bar = ProgressBar(disable=args.json or args.quiet)
+                try:
+                    report = app.pipeline.sync(folder, dry_run=args.dry_run,
+                                               passwords=passwords, on_progress=bar.update,
+                                               force=force, follow_links=args.follow_links)
+                finally:
+                    bar.close()
     finally:
         if "pipeline" in app.__dict__:  # built: stop its loader processes
             app.pipeline.close()
@@ -124,6 +129,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"first run: exported the embedding model to ONNX ({exported:.1f} s)")
     print(report.summary())
     return 1 if args.strict and report.failed else 0
+
+
+def _unchanged(app: App, folder: Path, args: argparse.Namespace,
+               passwords: dict[str, str]) -> IngestReport | None:
+    """The report of a sync with nothing to do, or ``None`` (then the sync runs): read from the
+    manifest and the embedded store's files, without opening Chroma or loading the model."""
+    from ingest.unchanged import unchanged_report
+
+    peek = app.store_peek()
+    if peek is None or not peek.exists or peek.embedder != app.embedder_id:
+        return None  # a Chroma server, a new or renamed store, another model: the full sync
+    return unchanged_report(folder, app.manifest, app.embedder_id, store_count=peek.count,
+                            dry_run=args.dry_run, passwords=passwords,
+                            follow_links=args.follow_links)
 
 
 def _watch(app: App, folder: Path, args: argparse.Namespace, passwords: dict[str, str]) -> int:
@@ -255,10 +274,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 # --- entry point ---------------------------------------------------------------------------------
 
 
-def _add_retrieval_flags(p: argparse.ArgumentParser) -> None:
-    from rag.retriever import MODES
+def _retrieval_modes() -> tuple[str, ...]:
+    """RAG_RETRIEVAL_MODE's values, read from the settings: importing the retriever (numpy, the
+    store) would slow every command, `rag status` and an unchanged `rag ingest` among them."""
+    from typing import get_args
 
-    p.add_argument("--mode", choices=MODES, default=None, help="override RAG_RETRIEVAL_MODE")
+    from rag.config import Settings
+
+    return tuple(get_args(Settings.model_fields["retrieval_mode"].annotation))
+
+
+def _add_retrieval_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=_retrieval_modes(), default=None,
+                   help="override RAG_RETRIEVAL_MODE")
     p.add_argument("--source", metavar="GLOB", default=None,
                    help="only search files whose path matches, e.g. 'reports/*.pdf'")
 
@@ -299,9 +327,25 @@ def _data_dir(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _collection(text: str) -> str:
+    from rag.config import collection_name_problem
+
+    problem = collection_name_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+_EVAL_HELP = "measure retrieval and answers (BEIR folders, question files)"
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The `rag` parser. ``argv``: the arguments it is built to parse; `rag eval`'s options are
+    added only when they name it (or when not given), so that other commands start quickly."""
     parser = argparse.ArgumentParser(prog="rag", description="Chat with your documents, locally.")
     parser.add_argument("--data-dir", type=_data_dir, help="override RAG_DATA_DIR")
+    parser.add_argument("--collection", type=_collection, metavar="NAME",
+                        help="the collection (knowledge base) to use; override RAG_COLLECTION")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -353,9 +397,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
+    from application.collections import add_collections_parser
     from application.evaluation.cli import add_eval_parser
 
-    add_eval_parser(sub)
+    add_collections_parser(sub, _app)
+    if argv is None or "eval" in argv:
+        add_eval_parser(sub)
+    else:  # `rag --help` still lists it; its options import the retriever (numpy, the store)
+        sub.add_parser("eval", help=_EVAL_HELP)
 
     p = sub.add_parser("ui", help="serve the browser UI")
     p.add_argument("--port", type=port_number, default=8501, help="1 to 65535 (default 8501)")
@@ -366,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     args.started = started  # the ingest summary's time is the whole command's
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ingest.manifest import Manifest
     from ingest.pipeline import IngestPipeline
     from rag.chat import ChatEngine
+    from rag.chroma_files import CollectionPeek
     from rag.conversations import ConversationStore
     from rag.embeddings import Embedder
     from rag.evidence import EvidenceFinder
@@ -75,19 +76,26 @@ def build_chunker(settings: Settings, embedder: Embedder) -> Chunker:
     )
 
 
+def store_location(settings: Settings) -> str:
+    """Where the index is, as `rag status` shows it."""
+    from rag.chroma_client import server_address
+
+    if settings.uses_chroma_server:
+        name, port, tls = server_address(settings.chroma_host, settings.chroma_port)
+        return f"Chroma server {'https' if tls else 'http'}://{name}:{port}"
+    return f"embedded Chroma in {settings.chroma_dir}"
+
+
 def build_store(settings: Settings) -> ChromaStore:
-    from rag.chroma_client import make_client, server_address
+    from rag.chroma_client import make_client
     from rag.store import ChromaStore
 
     if settings.uses_chroma_server:
         client = make_client(host=settings.chroma_host, port=settings.chroma_port)
-        name, port, tls = server_address(settings.chroma_host, settings.chroma_port)
-        location = f"Chroma server {'https' if tls else 'http'}://{name}:{port}"
     else:
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
         client = make_client(path=str(settings.chroma_dir))
-        location = f"embedded Chroma in {settings.chroma_dir}"
-    return ChromaStore(client, settings.collection, location)
+    return ChromaStore(client, settings.collection, store_location(settings))
 
 
 def build_lexical(settings: Settings, store: ChromaStore) -> LexicalIndex:
@@ -195,6 +203,23 @@ class App:
         return build_store(self.settings)
 
     @cached_property
+    def embedder_id(self) -> str:
+        """The id the index records for RAG_EMBEDDING_MODEL, known without loading the model."""
+        from rag.embeddings import _canonical_id
+
+        return _canonical_id(self.settings.embedding_model)
+
+    def store_peek(self) -> CollectionPeek | None:
+        """The collection's chunk count and model, read from an embedded store's files without
+        opening Chroma (an unchanged `rag ingest`, `rag status`); ``None`` for a Chroma server
+        or when the files cannot be read so (then ask ``store``)."""
+        from rag.chroma_files import peek_collection
+
+        if self.settings.uses_chroma_server:
+            return None
+        return peek_collection(self.settings.chroma_dir, self.settings.collection)
+
+    @cached_property
     def manifest(self) -> Manifest:
         from ingest.manifest import Manifest
 
@@ -288,12 +313,15 @@ def _is_local_model(name: str) -> bool:
     return Path(resolve_model_path(name)).exists()
 
 
-def app_for(data_dir: str | Path | None = None) -> App:
+def app_for(data_dir: str | Path | None = None, collection: str | None = None) -> App:
     """The App of the settings in the environment (and ``.env``), with ``data_dir`` (the CLI's
-    ``--data-dir``) winning over RAG_DATA_DIR."""
+    ``--data-dir``) winning over RAG_DATA_DIR and ``collection`` (``--collection``) over
+    RAG_COLLECTION."""
     from rag.config import load_settings
 
     overrides: dict[str, object] = {}
     if data_dir:
         overrides["data_dir"] = Path(data_dir)
+    if collection:
+        overrides["collection"] = collection
     return App(load_settings(**overrides))

@@ -6,6 +6,7 @@ Every field is listed, with its default and a comment, in ``.env.example``. Buil
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +19,18 @@ DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # few, not a document.
 MAX_QUESTION_CHARS = 4000
 TOP_K_RANGE = (1, 100)  # RAG_TOP_K and `--k`
+# The collection of a data folder built before there were several: it keeps its files where they
+# were (DATA_DIR/manifest.sqlite3, DATA_DIR/uploads); any other lives in DATA_DIR/collections/NAME.
+DEFAULT_COLLECTION = "documents"
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]")
+
+
+def collection_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a collection (Chroma's rules), or None when it can."""
+    if not _COLLECTION_NAME.fullmatch(name) or ".." in name:
+        return (f"{name!r} cannot name a collection: use 3 to 63 letters, digits, '-', '_' or "
+                "'.', starting and ending with a letter or digit, e.g. research-papers")
+    return None
 
 
 class Settings(BaseSettings):
@@ -30,7 +43,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path("./data"), description="Where the index, manifest and chats are stored."
     )
-    collection: str = Field("documents", description="Chroma collection name.")
+    collection: str = Field(
+        DEFAULT_COLLECTION,
+        description="The collection (knowledge base) used when none is chosen: `rag "
+        "--collection NAME` and the chat page pick another; `rag collections` lists them.",
+    )
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL,
         description="sentence-transformers model name or local path; the default ships offline.",
@@ -163,6 +180,14 @@ class Settings(BaseSettings):
             return "on" if value else "off"
         return flags.get(str(value).strip().lower(), value)
 
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        problem = collection_name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("data_dir", mode="before")
     @classmethod
     def _data_dir_given(cls, value: object) -> object:
@@ -208,12 +233,20 @@ class Settings(BaseSettings):
         return self.models_dir or self.data_dir / "models"
 
     @property
+    def collection_dir(self) -> Path:
+        """Where the collection keeps its manifest and uploads: the data folder itself for the
+        default collection (as before there were several), else DATA_DIR/collections/NAME."""
+        if self.collection == DEFAULT_COLLECTION:
+            return self.data_dir
+        return self.data_dir / "collections" / self.collection
+
+    @property
     def manifest_path(self) -> Path:
-        return self.data_dir / "manifest.sqlite3"
+        return self.collection_dir / "manifest.sqlite3"
 
     @property
     def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
+        return self.collection_dir / "uploads"
 
     @property
     def conversations_path(self) -> Path:

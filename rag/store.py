@@ -1,5 +1,8 @@
 """Chroma adapter: one collection of chunks with their vectors, in embedded or server Chroma.
 
+Each collection is a knowledge base; ``collection_names`` and ``sibling`` reach the others of
+the same Chroma.
+
 The project computes vectors itself (no Chroma embedding function). The collection's metadata
 records the embedder id and dimension; opening it with another model is refused. The clients
 (an embedded PersistentClient, or an HttpClient when a server host is set) and the wording of
@@ -63,6 +66,26 @@ class ChromaStore:
     def exists(self) -> bool:
         return self._existing() is not None
 
+    # --- the other collections of the same Chroma (knowledge bases) ------------------------
+
+    def collection_names(self) -> list[str]:
+        """Every collection this Chroma holds (embedded store or server), sorted."""
+        with self._chroma("list the collections"):
+            return sorted(str(c.name) for c in self._client.list_collections())
+
+    def sibling(self, collection: str) -> ChromaStore:
+        """The store of another collection, through the same client."""
+        return ChromaStore(self._client, collection, self.location)
+
+    def embedder_record(self) -> tuple[str | None, int | None]:
+        """(embedding model id, dimension) recorded when the collection was created."""
+        collection = self._existing()
+        if collection is None:
+            return None, None
+        meta = collection.metadata or {}
+        dim = meta.get("dimension")
+        return meta.get("embedder"), int(dim) if dim is not None else None
+
     def open_for_writing(self, embedder_id: str, dimension: int) -> None:
         """Create the collection, or check that it was built by the same embedder."""
         collection = self._existing()
@@ -99,7 +122,8 @@ class ChromaStore:
         if collection is None:
             raise StoreError(
                 f"the knowledge base is empty (no collection {self.collection_name!r} at "
-                f"{self.location}). Run `rag ingest DIR` first."
+                f"{self.location}). Run `rag ingest DIR` first; `rag collections` lists the "
+                "collections there."
             )
         return collection
 
@@ -251,6 +275,21 @@ class ChromaStore:
                 yield cid, got["documents"][i] or "", dict(got["metadatas"][i] or {}), vec
             offset += len(ids)
 
+    def chunks_of(self, source: str, root: str | None = None) -> list[RetrievedChunk]:
+        """Every chunk of one file as the index holds it (text, page, heading), in file order."""
+        collection = self._existing()
+        if collection is None:
+            return []
+        where: dict[str, Any] = {"source": source}
+        if root is not None:
+            where = {"$and": [{"source": source}, {"root": root}]}
+        with self._chroma("read a file's chunks"):
+            got = collection.get(where=where, include=["documents", "metadatas"])
+        chunks = [_to_retrieved(cid, doc, meta, 0.0)
+                  for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"],
+                                            strict=True)]
+        return sorted(chunks, key=lambda c: c.chunk_index)
+
     def get(self, ids: Sequence[str]) -> list[RetrievedChunk]:
         collection = self._existing()
         if collection is None or not ids:
@@ -351,9 +390,10 @@ class ChromaStore:
             collection.query(query_embeddings=[vector], n_results=min(n, 100),
                              include=["distances"])
 
-    def drop(self) -> None:
-        """Delete the collection, chunks and all (``--verify`` rebuilds a damaged one)."""
-        with self._chroma("delete the damaged collection"):
+    def drop(self, doing: str = "delete the damaged collection") -> None:
+        """Delete the collection, chunks and all (``--verify`` rebuilds a damaged one; `rag
+        collections delete` removes a knowledge base)."""
+        with self._chroma(doing):
             self._client.delete_collection(self.collection_name)
         self._collection = None
 
