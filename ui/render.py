@@ -49,24 +49,47 @@ def message_markdown(text: str) -> str:
                    else escape_markdown(p) for p in parts)
 
 
-def citation_badge(n: int) -> str:
-    return f":{BADGE_COLOUR}-badge[{n}]"
+def source_anchor(key: str, n: int) -> str:
+    """The id of source ``n``'s card under the answer ``key`` (letters, digits, dashes)."""
+    return "source-" + re.sub(r"[^A-Za-z0-9-]", "-", f"{key}-{n}")
 
 
-def answer_markdown(text: str, numbers: Iterable[int]) -> str:
-    """Model output as Markdown: ``[n]`` of a given source becomes the badge that source wears.
+def citation_badge(n: int, anchor: str | None = None) -> str:
+    """Source ``n``'s badge; with ``anchor`` (``source_anchor``) a link that scrolls to its card."""
+    badge = f":{BADGE_COLOUR}-badge[{n}]"
+    return f"[{badge}](#{anchor})" if anchor else badge
 
-    Links, images, HTML and directives are neutralised; a marker of a source that does not
-    exist stays literal text.
+
+# A heading the model writes ("## Summary") is shown as bold text, not as a page-sized heading.
+_HEADING_LINE = re.compile(r"(?m)^[ \t]{0,3}#{1,6}[ \t]+(.+?)[ \t#]*$")
+# While the answer streams, a citation may have arrived half: "[" or "[1" at the very end.
+_PARTIAL_CITATION = re.compile(r"\[\d{0,3}$")
+
+
+def answer_markdown(text: str, numbers: Iterable[int], anchor_key: str | None = None) -> str:
+    """Model output as Markdown: ``[n]`` of a given source becomes the badge that source wears
+    (with ``anchor_key``, a link to its card: ``source_anchor``).
+
+    Links, images, HTML and directives are neutralised; a heading becomes bold text; a marker
+    of a source that does not exist stays literal text.
     """
     valid = set(numbers)
     safe = _MODEL_SPECIAL.sub(r"\\\1", unlink(text))
+    safe = _HEADING_LINE.sub(lambda m: f"**{m.group(1)}**" if m.group(1).strip("*") else "", safe)
 
     def badge(m: re.Match[str]) -> str:
         n = int(m.group(1))
-        return citation_badge(n) if n in valid else m.group(0)
+        if n not in valid:
+            return m.group(0)
+        return citation_badge(n, source_anchor(anchor_key, n) if anchor_key else None)
 
     return _CITATION.sub(badge, safe)
+
+
+def streaming_markdown(text: str, numbers: Iterable[int]) -> str:
+    """The answer so far (``answer_markdown``), without a citation that has only half arrived:
+    a lone "[" would show until its number and "]" come."""
+    return answer_markdown(_PARTIAL_CITATION.sub("", text), numbers)
 
 
 def short(text: str, limit: int = 160) -> str:
@@ -120,7 +143,8 @@ def _cut(text: str, lo: int, hi: int) -> tuple[int, int]:
 
 
 def evidence_snippet(text: str, evidence: Iterable[Evidence], *, limit: int = 700) -> str:
-    """The passage as escaped Markdown, its evidence sentences highlighted (by their offsets).
+    """The passage as plain text in escaped Markdown (its own Markdown markup removed), its
+    evidence sentences highlighted (by their offsets).
 
     A long passage is cut to about ``limit`` characters: a window around each evidence
     sentence (windows that meet are joined; the rest elided with "…"); line breaks become
@@ -153,20 +177,44 @@ def evidence_snippet(text: str, evidence: Iterable[Evidence], *, limit: int = 70
     return prefix + " … ".join(pieces) + suffix
 
 
+# The Markdown a document's text carries: heading and quote marks at a line's start, bold,
+# code ticks, links and images (their text is kept).
+_SNIPPET_MARKUP = re.compile(
+    r"(?m)^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?)|\*\*|__|`|!?\[([^\]\n]*)\]\([^)\n]*\)")
+
+
+def plain_text(text: str) -> str:
+    """Document text without its Markdown markup ("## Setup" -> "Setup", "**word**" -> "word"),
+    line breaks kept."""
+    return _SNIPPET_MARKUP.sub(lambda m: m.group(1) or "", text)
+
+
+def is_heading_only(text: str) -> bool:
+    """Whether a passage is nothing but a heading ("## Supported formats"): a chunk the
+    chunker cut off from its section's text."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return bool(lines) and all(ln.startswith("#") for ln in lines)
+
+
+def _flat_plain(text: str) -> str:
+    return _WHITESPACE.sub(" ", plain_text(text))
+
+
 def _highlighted(text: str, lo: int, hi: int, spans: Iterable[tuple[int, int]]) -> str:
-    """``text[lo:hi]`` escaped, with the parts inside ``spans`` highlighted."""
+    """``text[lo:hi]`` as plain text (``plain_text``) escaped, with the parts inside ``spans``
+    highlighted."""
     parts, cursor = [], lo
     for start, end in spans:
         start, end = max(start, cursor), min(end, hi)
         if start >= end:
             continue
-        parts.append(escape_markdown(_WHITESPACE.sub(" ", text[cursor:start])))
-        piece = _WHITESPACE.sub(" ", text[start:end])
+        parts.append(escape_markdown(_flat_plain(text[cursor:start])))
+        piece = _flat_plain(text[start:end])
         core = piece.strip()
         lead, trail = piece[: len(piece) - len(piece.lstrip())], piece[len(piece.rstrip()):]
         parts.append(f"{lead}:{HIGHLIGHT}[{escape_markdown(core)}]{trail}" if core else piece)
         cursor = end
-    parts.append(escape_markdown(_WHITESPACE.sub(" ", text[cursor:hi])))
+    parts.append(escape_markdown(_flat_plain(text[cursor:hi])))
     return "".join(parts).strip()
 
 
@@ -179,16 +227,16 @@ def unsupported_markdown(sentence: AnswerSentence) -> str:
     named in a note."""
     text = _WHITESPACE.sub(" ", sentence.text).strip()
     lead = _LEAD_MARKUP.match(text)
-    prefix = lead.group(0) if lead else ""
-    core = _RAW_CITATION.sub("", text[len(prefix):]).strip()
+    prefix = lead.group(0) if lead and not lead.group(0).startswith("#") else ""
+    core = _RAW_CITATION.sub("", text[len(lead.group(0)) if lead else 0:]).strip()
     cited = " ".join(f"\\[{n}\\]" for n in sentence.cited)
     note = f"{UNSUPPORTED_NOTE} {cited}" if cited else "not supported by the passages"
     return (f"{_model_text(prefix)}:{HIGHLIGHT}[{UNSUPPORTED_MARK} {_model_text(core)}]"
             f" :gray[({note})]")
 
 
-def checked_answer_markdown(text: str, numbers: Iterable[int],
-                            sentences: Iterable[AnswerSentence]) -> tuple[str, list[AnswerSentence]]:
+def checked_answer_markdown(text: str, numbers: Iterable[int], sentences: Iterable[AnswerSentence],
+                            anchor_key: str | None = None) -> tuple[str, list[AnswerSentence]]:
     """A generated answer as Markdown (see ``answer_markdown``) with its unsupported sentences
     marked (``unsupported_markdown``), and the unsupported sentences that could not be found
     in ``text`` (to be listed apart)."""
@@ -209,8 +257,8 @@ def checked_answer_markdown(text: str, numbers: Iterable[int],
         cursor = at + len(s.text)
     parts, cursor = [], 0
     for start, end, s in sorted(found, key=lambda f: f[0]):
-        parts.append(answer_markdown(text[cursor:start], numbers))
+        parts.append(answer_markdown(text[cursor:start], numbers, anchor_key))
         parts.append(unsupported_markdown(s))
         cursor = end
-    parts.append(answer_markdown(text[cursor:], numbers))
+    parts.append(answer_markdown(text[cursor:], numbers, anchor_key))
     return "".join(parts), missing

@@ -30,10 +30,12 @@ def test_the_evidence_is_highlighted_by_its_offsets_and_escaped() -> None:
 
 
 def test_hostile_text_stays_text_inside_and_outside_the_highlight() -> None:
-    text = "See ![x](http://evil/?q=1) now. :red[Boom] ]] and `code` here. <b>bold</b> end."
+    text = ("See ![x](http://evil/?q=1) now, or http://evil/. :red[Boom] ]] and `code` here. "
+            "<b>bold</b> end.")
     out = evidence_snippet(text, [_evidence(text, ":red[Boom] ]] and `code` here.")])
-    assert ":orange-background[\\:red\\[Boom\\] \\]\\] and \\`code\\` here\\.]" in out
-    assert "![" not in out and "](" not in out and "<b>" not in out
+    # shown as plain text: Markdown's code ticks and the image's link go, the rest is literal
+    assert ":orange-background[\\:red\\[Boom\\] \\]\\] and code here\\.]" in out
+    assert "![" not in out and "](" not in out and "evil/?q" not in out and "<b>" not in out
     assert "http\u2060\\://" in out  # no autolink either
 
 
