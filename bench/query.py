@@ -189,19 +189,27 @@ def cached_index(args: argparse.Namespace) -> tuple[Path, dict[str, Any], list[s
     base_dir = args.cache / f"base-{name}" / "data"
     target = args.cache / f"n{args.n}-{name}-v{BUILD_FORMAT}"
     marker = target / "built.json"
+    stored = target / "stored.json"  # the Chroma collection is complete (BM25 maybe not yet)
     if marker.is_file() and not args.rebuild:
         return target / "data", json.loads(marker.read_text()), questions
-    shutil.rmtree(target, ignore_errors=True)
-    info: dict[str, Any] = {"base": "docugami sec-10-q PDFs" if use_docugami else "knowledge_base"}
-    if not (base_dir.parent / "ingested.json").is_file() or args.rebuild:
-        shutil.rmtree(base_dir.parent, ignore_errors=True)
-        print(f"ingesting the base corpus into {base_dir} ...", file=sys.stderr, flush=True)
-        base_info = ingest(DOCUGAMI / "docs" if use_docugami else KNOWLEDGE_BASE, base_dir,
-                           args.model_cache)
-        (base_dir.parent / "ingested.json").write_text(json.dumps(base_info))
-    info["base_ingest"] = json.loads((base_dir.parent / "ingested.json").read_text())
-    print(f"replicating to {args.n:,} chunks in {target} ...", file=sys.stderr, flush=True)
-    info.update(replicate(base_dir, target / "data", args.n, args.model_cache))
+    if args.rebuild or not stored.is_file():
+        shutil.rmtree(target, ignore_errors=True)
+        info: dict[str, Any] = {
+            "base": "docugami sec-10-q PDFs" if use_docugami else "knowledge_base"}
+        if not (base_dir.parent / "ingested.json").is_file() or args.rebuild:
+            shutil.rmtree(base_dir.parent, ignore_errors=True)
+            print(f"ingesting the base corpus into {base_dir} ...", file=sys.stderr, flush=True)
+            base_info = ingest(DOCUGAMI / "docs" if use_docugami else KNOWLEDGE_BASE, base_dir,
+                               args.model_cache)
+            (base_dir.parent / "ingested.json").write_text(json.dumps(base_info))
+        info["base_ingest"] = json.loads((base_dir.parent / "ingested.json").read_text())
+        print(f"replicating to {args.n:,} chunks in {target} ...", file=sys.stderr, flush=True)
+        info.update(replicate(base_dir, target / "data", args.n, args.model_cache))
+        info["store_peak_rss_mb"] = peak_rss_mb()["self"]
+        stored.write_text(json.dumps(info, indent=1))
+        if args.store_only:
+            raise SystemExit(f"collection stored in {target}; BM25 not built (--store-only)")
+    info = json.loads(stored.read_text())
 
     from application.factory import App
 
@@ -377,6 +385,8 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/rag-bench/query"))
     ap.add_argument("--model-cache", type=Path, default=Path("/tmp/rag-bench/models"))
     ap.add_argument("--rebuild", action="store_true", help="build the cached indexes again")
+    ap.add_argument("--store-only", action="store_true",
+                    help="build the big index's Chroma collection and stop (BM25 on a later run)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     result = run(args)
