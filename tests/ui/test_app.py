@@ -106,6 +106,7 @@ def test_question_gets_a_quoted_answer_with_evidence_kept_as_a_conversation(
     assert "Mode: extract" in _text(fresh.chat_message[1])
 
     fresh.sidebar.button(key=open_key.replace("open_", "delete_")).click().run()
+    fresh.sidebar.button(key=open_key.replace("open_", "confirm_delete_")).click().run()
     assert _sidebar_titles(fresh) == []
     assert len(fresh.chat_message) == 0
 

@@ -6,7 +6,6 @@ sidebar. Everything else goes through ``rag`` (``ChatEngine.stream_answer``).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import streamlit as st
@@ -20,10 +19,12 @@ from rag.chat import (
     extract_note,
     left_out_note,
 )
-from rag.conversations import ConversationStore, Turn
+from rag.conversations import Turn
 from rag.errors import RagError
 from rag.retriever import MODES, Mode, SearchOptions
 from rag.types import Answer, Message, RetrievedChunk, Source
+from ui.collections import collection_picker
+from ui.conversations_panel import conversation_panel
 from ui.render import (
     UNSUPPORTED_MARK,
     UNSUPPORTED_NOTE,
@@ -58,30 +59,6 @@ class ChatOptions:
 
 
 # --- sidebar -------------------------------------------------------------------------------------
-
-
-def conversation_list(store: ConversationStore) -> None:
-    current = st.session_state.get("conversation_id")
-    if st.button("New chat", key="new_chat", icon=":material/add:", width="stretch"):
-        st.session_state.conversation_id = None
-        st.rerun()
-    conversations = store.recent()
-    if not conversations:
-        st.caption("Your conversations appear here.")
-    for conv in conversations:
-        left, right = st.columns([5, 1], vertical_alignment="center")
-        if left.button(escape_markdown(conv.title), key=f"open_{conv.id}",
-                       type="secondary" if conv.id == current else "tertiary",
-                       help=time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.updated_at)),
-                       width="stretch"):
-            st.session_state.conversation_id = conv.id
-            st.rerun()
-        if right.button("", key=f"delete_{conv.id}", icon=":material/delete:",
-                        type="tertiary", help="Delete this conversation"):
-            store.delete(conv.id)
-            if conv.id == current:
-                st.session_state.conversation_id = None
-            st.rerun()
 
 
 def indexed_sources(app: App) -> list[str]:
@@ -158,7 +135,7 @@ def sidebar(app: App) -> ChatOptions:
         llm_status(app)
         options = settings_panel(app)
         st.subheader("Conversations")
-        conversation_list(app.conversations)
+        conversation_panel(app.conversations)
     return options
 
 
@@ -348,6 +325,7 @@ def main() -> None:
     except RagError as exc:
         st.error(message_markdown(str(exc)))
         st.stop()
+    app = collection_picker(app)  # the collection (knowledge base) this chat asks: ui/collections.py
     options = sidebar(app)
     cid = st.session_state.get("conversation_id")
     turns = app.conversations.turns(cid) if cid else []

@@ -1,0 +1,138 @@
+"""Conversations in the chat's sidebar: search (titles and messages), rename, export as Markdown
+with each answer's sources, delete after a confirmation. The store (rag/conversations.py)
+directly, the panel headless (AppTest), then the same in Chromium (``conversations.png``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from rag.conversations import ConversationStore
+from rag.types import Answer, RetrievedChunk, Source
+
+OpenApp = Callable[..., AppTest]
+
+
+def _answer(question: str, text: str, *sources: tuple[str, int | None, str]) -> Answer:
+    return Answer(
+        question=question, text=text, backend="extract", mode="extract",
+        sources=[Source(n=i + 1, chunk=RetrievedChunk(
+            id=f"c{i}", text=f"passage {i}", source=src, page=page, heading=heading, score=0.5))
+            for i, (src, page, heading) in enumerate(sources)],
+    )
+
+
+HNSW = "What does ef_search control?"
+HNSW_ANSWER = "ef_search is the size of the candidate list [1]. Larger is slower [2]."
+BM25 = "How does BM25 rank documents?"
+BM25_ANSWER = "By term frequency and inverse document frequency [1]."
+
+
+def _fill(store: ConversationStore) -> tuple[str, str]:
+    """Two conversations: HNSW's (two sources cited, one not), then BM25's (most recent)."""
+    hnsw = store.create(HNSW)
+    store.add_turn(hnsw, "user", HNSW)
+    store.add_turn(hnsw, "assistant", HNSW_ANSWER, _answer(
+        HNSW, HNSW_ANSWER, ("vector-search-handbook.pdf", 2, "HNSW > Parameters"),
+        ("user-guide.md", None, "Tuning"), ("faq.txt", None, "")))
+    bm25 = store.create(BM25)
+    store.add_turn(bm25, "user", BM25)
+    store.add_turn(bm25, "assistant", BM25_ANSWER, _answer(
+        BM25, BM25_ANSWER, ("search-notes.md", None, "Lexical search")))
+    return hnsw, bm25
+
+
+# --- the store -----------------------------------------------------------------------------------
+
+
+def test_search_finds_titles_and_messages_ignoring_case_and_wildcards(tmp_path: Path) -> None:
+    store = ConversationStore(tmp_path / "c.sqlite3")
+    _fill(store)
+
+    def titles(text: str) -> list[str]:
+        return [c.title for c in store.search(text)]
+
+    assert titles("") == [BM25, HNSW]  # everything, most recent first
+    assert titles("bm25") == [BM25]  # the title, whatever the case
+    assert titles("CANDIDATE LIST") == [HNSW]  # a word of an answer only
+    assert titles("frequency") == [BM25]
+    assert titles("%") == [] and titles("s_arch") == []  # typed characters, not wildcards
+    assert titles("nothing like this") == []
+    assert [c.turns for c in store.search("ef_search")] == [2]
+
+
+def test_rename_refuses_a_blank_title_and_keeps_the_old_one(tmp_path: Path) -> None:
+    store = ConversationStore(tmp_path / "c.sqlite3")
+    hnsw, _ = _fill(store)
+    assert store.rename(hnsw, "  HNSW   tuning\n notes ")
+    assert store.get(hnsw).title == "HNSW tuning notes"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="cannot be empty"):
+        store.rename(hnsw, "   ")
+    assert store.get(hnsw).title == "HNSW tuning notes"  # type: ignore[union-attr]
+    assert not store.rename("gone", "x")
+
+
+def test_export_lists_each_answers_cited_sources_with_file_and_page(tmp_path: Path) -> None:
+    store = ConversationStore(tmp_path / "c.sqlite3")
+    hnsw, _ = _fill(store)
+    text = store.export_markdown(hnsw)
+    assert text is not None and text.startswith(f"# {HNSW}\n")
+    assert f"## Question\n\n{HNSW}\n" in text
+    assert f"### Answer\n\n{HNSW_ANSWER}\n" in text
+    assert ("**Sources:**\n\n- [1] vector-search-handbook.pdf, page 2 (HNSW > Parameters)\n"
+            "- [2] user-guide.md (Tuning)\n") in text
+    assert "faq.txt" not in text  # given to the model, not cited
+    assert store.export_markdown("gone") is None
+
+
+# --- the panel, headless -------------------------------------------------------------------------
+
+
+def _titles(at: AppTest) -> list[str]:
+    return [b.label.replace("\\", "") for b in at.sidebar.button
+            if (b.key or "").startswith("open_")]
+
+
+@pytest.mark.slow
+def test_panel_searches_renames_and_deletes_only_after_confirming(
+    open_app: OpenApp, data_dir: Path
+) -> None:
+    store = ConversationStore(data_dir / "conversations.sqlite3")
+    hnsw, bm25 = _fill(store)
+    store.close()
+    at = open_app()
+    assert _titles(at) == [BM25, HNSW]
+
+    at.sidebar.text_input(key="conversation_search").input("candidate list").run()
+    assert _titles(at) == [HNSW]  # found by a word of its answer
+    at.sidebar.text_input(key="conversation_search").input("penguins").run()
+    assert _titles(at) == []
+    assert "No conversation mentions “penguins”." in " ".join(
+        c.value for c in at.sidebar.caption).replace("\\", "")
+    at.sidebar.text_input(key="conversation_search").input("").run()
+
+    at.sidebar.text_input(key=f"rename_{hnsw}").input("   ")  # in a form: sent by its button
+    at.sidebar.button(key=f"FormSubmitter:rename_form_{hnsw}-Rename").click().run()
+    assert "A conversation's title cannot be empty" in " ".join(e.value for e in at.sidebar.error)
+    assert _titles(at) == [BM25, HNSW]
+    at.sidebar.text_input(key=f"rename_{hnsw}").input("HNSW tuning")
+    at.sidebar.button(key=f"FormSubmitter:rename_form_{hnsw}-Rename").click().run()
+    assert _titles(at) == [BM25, "HNSW tuning"]
+
+    at.sidebar.button(key=f"delete_{bm25}").click().run()
+    assert not at.exception, at.exception
+    assert _titles(at) == ["HNSW tuning"]  # its row asks instead
+    asking = " ".join(m.value for m in at.sidebar.markdown).replace("\\", "")
+    assert f"Delete **{BM25}** and its 2 messages? This cannot be undone." in asking
+    at.sidebar.button(key=f"cancel_delete_{bm25}").click().run()
+    assert _titles(at) == [BM25, "HNSW tuning"]  # nothing deleted
+
+    at.sidebar.button(key=f"delete_{bm25}").click().run()
+    at.sidebar.button(key=f"confirm_delete_{bm25}").click().run()
+    assert not at.exception, at.exception
+    assert _titles(at) == ["HNSW tuning"]
+    assert [c.title for c in ConversationStore(data_dir / "conversations.sqlite3").recent()] \
+        == ["HNSW tuning"]
