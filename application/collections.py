@@ -126,8 +126,12 @@ def delete_collection(app: App, name: str) -> CollectionInfo:
     with ingest_lock(s.data_dir, f"delete collection {name}"):
         if other.store.exists():
             other.store.drop(f"delete the collection {name!r}")
+        if "pipeline" in other.__dict__:
+            other.pipeline.close()
         if "manifest" in other.__dict__:
             other.manifest.close()
+        for built in ("pipeline", "manifest", "lexical", "retriever"):  # the App stays usable
+            other.__dict__.pop(built, None)
         shutil.rmtree(s.data_dir / "lexical" / name, ignore_errors=True)
         if s.collection_dir == s.data_dir:  # the default collection: only its own files
             for suffix in ("", "-wal", "-shm", "-journal"):

@@ -73,8 +73,20 @@ class SavedUpload:
     replaced: bool  # a file of that name was there and is now the new version
 
 
-def save_upload(folder: Path, name: str, data: BinaryIO | bytes, policy: UploadPolicy) -> SavedUpload:
-    """Save one upload into ``folder``; ``UploadRejectedError`` says why it was refused."""
+def upload_problem(name: str, size: int | None, policy: UploadPolicy) -> str | None:
+    """Why an upload named ``name`` of ``size`` bytes would be refused, before it is saved (the
+    library page shows it next to the file); None when it would be accepted."""
+    try:
+        _checked_name(name, policy)
+    except UploadRejectedError as exc:
+        return str(exc)
+    if size is not None and size > policy.max_bytes:
+        return str(_too_large(name, policy.max_bytes))
+    return None
+
+
+def _checked_name(name: str, policy: UploadPolicy) -> str:
+    """The safe name of an upload of an accepted type, or ``UploadRejectedError``."""
     safe = safe_filename(name)
     if not safe:
         raise UploadRejectedError(f"{name!r}: the file name has no usable characters; rename it")
@@ -84,6 +96,19 @@ def save_upload(folder: Path, name: str, data: BinaryIO | bytes, policy: UploadP
         raise UploadRejectedError(
             f"{name!r}: type {suffix or '(none)'} is not supported; upload one of {allowed}"
         )
+    return safe
+
+
+def _too_large(name: str, max_bytes: int) -> UploadRejectedError:
+    return UploadRejectedError(
+        f"{name!r} is larger than the upload limit of {human_size(max_bytes)}; "
+        "raise RAG_UPLOAD_MAX_MB, or ingest its folder with `rag ingest DIR`"
+    )
+
+
+def save_upload(folder: Path, name: str, data: BinaryIO | bytes, policy: UploadPolicy) -> SavedUpload:
+    """Save one upload into ``folder``; ``UploadRejectedError`` says why it was refused."""
+    safe = _checked_name(name, policy)
     folder.mkdir(parents=True, exist_ok=True)
     root = folder.resolve()
     target = root / safe
@@ -105,10 +130,7 @@ def save_upload(folder: Path, name: str, data: BinaryIO | bytes, policy: UploadP
 
 def _copy_bounded(data: BinaryIO | bytes, fd: int, max_bytes: int, name: str) -> int:
     def too_large() -> UploadRejectedError:
-        return UploadRejectedError(
-            f"{name!r} is larger than the upload limit of {human_size(max_bytes)}; "
-            "raise RAG_UPLOAD_MAX_MB, or ingest its folder with `rag ingest DIR`"
-        )
+        return _too_large(name, max_bytes)
 
     size = 0
     with os.fdopen(fd, "wb") as out:
