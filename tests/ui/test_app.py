@@ -141,9 +141,10 @@ def test_a_generated_sentence_its_passage_does_not_support_is_marked(
         assert not at.exception, at.exception
     assistant = at.chat_message[1]
     answer = assistant.markdown[0].value
-    # The supported sentence keeps its badge; the invented one is marked and has none.
+    # The supported sentence keeps its badge (a link to its source card); the invented one is
+    # marked and has none.
     assert answer.startswith("ef_search is the size of the dynamic candidate list kept during "
-                             "a query :blue-badge[")
+                             "a query [:blue-badge[")
     marked = re.search(r":orange-background\[⚠ (.+?)\] :gray\[\((.+?)\)\]", answer)
     assert marked is not None, answer
     assert marked.group(1).replace("\\", "") == INVENTED
