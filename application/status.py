@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.factory import App
+from application.factory import App, store_location
 from rag.errors import RagError
 
 
@@ -19,9 +19,15 @@ def collect_status(app: App) -> dict[str, Any]:
         "llm_backend_setting": s.llm_backend,
     }
     try:
-        status["store"] = app.store.location
-        status["chunks"] = app.store.count()
-        status["index_embedder"] = app.store.embedder_id()
+        status["store"] = store_location(s)
+        # An embedded store's count is read from its files: opening Chroma costs a second.
+        peek = app.store_peek()
+        if peek is not None:
+            status["chunks"] = peek.count
+            status["index_embedder"] = peek.embedder
+        else:
+            status["chunks"] = app.store.count()
+            status["index_embedder"] = app.store.embedder_id()
     except RagError as exc:
         status["store_error"] = str(exc)
     counts = app.manifest.counts()
