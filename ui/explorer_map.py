@@ -13,12 +13,21 @@ import numpy as np
 import plotly.graph_objects as go
 
 from application.explorer import Projection
+from application.scores import similarity_text
 from rag.types import RetrievedChunk
 from ui.render import short
 
 PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#EECA3B",
            "#FF9DA6", "#9D755D", "#1F77B4", "#2CA02C", "#D62728", "#9467BD", "#8C564B"]
 OTHERS_COLOUR = "#BAB0AC"
+# The query's star and rings: near black on a light page, near white on a dark one (the page
+# follows the browser's preference; Streamlit draws the map on the page's background).
+QUERY_COLOURS = {"light": "#111111", "dark": "#F2F2F2"}
+PICKED_COLOUR = "#D62728"
+
+
+def query_colour(theme: str | None) -> str:
+    return QUERY_COLOURS["dark" if theme == "dark" else "light"]
 # One trace (and legend entry) per document up to this many; beyond, the documents with the
 # most points keep their colour and the rest share one grey trace: a legend of thousands of
 # documents is neither readable nor quick to draw.
@@ -105,7 +114,8 @@ def add_highlight(fig: go.Figure, name: str, origin: np.ndarray, hits: list[Retr
         text=[str(i + 1) for i in range(len(hits))], textposition="top center",
         marker={"size": 16, "color": "rgba(0,0,0,0)", "line": {"color": colour, "width": 3}},
         customdata=[h.id for h in hits],
-        hovertext=[hover_text(h.source, h.page, h.text) + f"<br>score {h.score:.2f}" for h in hits],
+        hovertext=[hover_text(h.source, h.page, h.text) + f"<br>{similarity_text(h.score)}"
+                   for h in hits],
         hovertemplate="%{hovertext}<extra></extra>",
     ))
     fig.add_trace(go.Scattergl(

@@ -73,6 +73,38 @@ def test_map_plots_every_document_and_a_query_lands_near_its_answer(
     assert "ef_search" in neighbours["Passage"].iloc[0]
 
 
+def test_neighbours_say_page_or_section_never_none_on_the_chats_similarity_scale(
+    open_app: OpenApp, data_dir: Path, embedder: Any
+) -> None:
+    """Issue 14, items 3 and 6: Markdown passages read 'None' in the Page column, and the
+    explorer's scores were on another scale than the chat's source cards."""
+    from application.scores import similarities
+    from application.factory import App
+
+    at = open_app("pages/explorer.py")
+    at.text_input(key="explorer_query").input("How do I check the state of the installation?")
+    at.number_input(key="explorer_k").set_value(30).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    markdown = table[table["Document"].str.endswith(".md")]
+    pdf = table[table["Document"].str.endswith(".pdf")]
+    assert len(markdown) and len(pdf), table  # both kinds among the neighbours
+    assert list(markdown["Page"]) == [""] * len(markdown)  # blank, not 'None'
+    assert all(markdown["Section"].str.len() > 0)  # where in the file: its heading
+    assert all(p.isdigit() for p in pdf["Page"])
+    assert "None" not in table.astype(str).to_numpy().ravel().tolist()
+
+    # The similarity is the one the chat shows for the same passage (application/scores.py)
+    app = App(make_settings(data_dir))
+    app.__dict__["embedder"] = embedder
+    hits = app.store.query(embedder.embed_query("How do I check the state of the "
+                                                "installation?"), 30)
+    expected = similarities(embedder, app.store, "How do I check the state of the "
+                            "installation?", hits)
+    assert list(table["Similarity"]) == [round(e or 0.0, 2) for e in expected]
+    assert table["Similarity"].iloc[0] < 1.0
+
+
 def test_picking_a_passage_lists_similar_passages(open_app: OpenApp) -> None:
     at = open_app("pages/explorer.py")
     at.selectbox(key="explorer_doc").set_value("user-guide.md").run()
@@ -85,7 +117,7 @@ def test_picking_a_passage_lists_similar_passages(open_app: OpenApp) -> None:
     assert "**user-guide.md**" in " ".join(m.value for m in at.markdown).replace("\\", "")
     similar = at.dataframe[0].value
     assert len(similar) == 5
-    assert similar["Score"].is_monotonic_decreasing
+    assert similar["Similarity"].is_monotonic_decreasing
     # The passage itself is not among its neighbours.
     picked_text = picked_label.split(". ", 1)[1].rstrip("…")
     assert not any(p.startswith(picked_text) for p in similar["Passage"])

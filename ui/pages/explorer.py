@@ -23,9 +23,10 @@ from application.explorer import (
     project,
 )
 from application.factory import App
+from application.scores import SIMILARITY_HELP, with_similarity
 from rag.errors import RagError
 from rag.types import RetrievedChunk
-from ui.explorer_map import add_highlight, base_figure
+from ui.explorer_map import PICKED_COLOUR, add_highlight, base_figure, query_colour
 from ui.render import escape_markdown, message_markdown, short
 from ui.state import get_app
 
@@ -83,14 +84,20 @@ def picked_chunk(app: App, proj: Projection,
     return found[0], vectors[chunk_id]
 
 
-def hits_table(hits: list[RetrievedChunk]) -> None:
+def hits_table(hits: list[RetrievedChunk], similar_to: str) -> None:
+    """The neighbours: where each is (a PDF's page, a Markdown section's heading) and its
+    similarity on the chat's scale (``application.scores``: cosine, 1 the same meaning)."""
     import pandas as pd
 
     st.dataframe(pd.DataFrame([{
-        "#": i + 1, "Document": h.source, "Page": h.page, "Score": round(h.score, 3),
-        "Passage": short(h.text, 200),
+        "#": i + 1, "Document": h.source, "Page": "" if h.page is None else str(h.page),
+        "Section": h.heading, "Similarity": round(h.score, 2), "Passage": short(h.text, 200),
     } for i, h in enumerate(hits)]), hide_index=True, width="stretch",
-        column_config={"Passage": st.column_config.TextColumn(width="large")})
+        column_config={
+            "Similarity": st.column_config.NumberColumn(
+                format="%.2f", help=f"{SIMILARITY_HELP} Here: to {similar_to}."),
+            "Passage": st.column_config.TextColumn(width="large"),
+        })
 
 
 def selected_chunk(event: Any) -> str | None:
@@ -173,9 +180,12 @@ def main() -> None:
     if query.strip():
         try:
             vector = app.embedder.embed_query(query)
-            query_hits = neighbours_in_index(app.store, vector, k)
+            # scored as the chat scores its sources, so the two pages agree
+            query_hits = with_similarity(app.embedder, app.store, query,
+                                         neighbours_in_index(app.store, vector, k))
             add_highlight(fig, "Your query", proj.place(vector)[0], query_hits,
-                          place_hits(app, proj, query_hits), "#111111", "star")
+                          place_hits(app, proj, query_hits), query_colour(st.context.theme.type),
+                          "star")
         except RagError as exc:
             st.error(message_markdown(str(exc)))
 
@@ -185,7 +195,7 @@ def main() -> None:
         chunk, vector = picked
         chunk_hits = neighbours_in_index(app.store, vector, k, exclude=chunk.id)
         add_highlight(fig, "Picked passage", proj.place(vector)[0], chunk_hits,
-                      place_hits(app, proj, chunk_hits), "#D62728", "diamond")
+                      place_hits(app, proj, chunk_hits), PICKED_COLOUR, "diamond")
 
     event = st.plotly_chart(fig, width="stretch", key="explorer_map",
                             on_select="rerun", selection_mode="points",
@@ -198,7 +208,7 @@ def main() -> None:
 
     if query_hits:
         st.subheader(f"Nearest passages to “{escape_markdown(short(query, 60))}”")
-        hits_table(query_hits)
+        hits_table(query_hits, "your query")
 
     st.subheader("Similar passages")
     st.caption("Click a point on the map, or pick a passage here.")
@@ -212,7 +222,7 @@ def main() -> None:
         page = f" · page {chunk.page}" if chunk.page is not None else ""
         st.markdown(f"**{escape_markdown(chunk.source)}**{page}")
         st.caption(escape_markdown(short(chunk.text, 400)))
-        hits_table(chunk_hits)
+        hits_table(chunk_hits, "the picked passage")
 
 
 main()
