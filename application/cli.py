@@ -59,6 +59,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     from application.progress import ProgressBar, parse_passwords
     from ingest.lock import ingest_lock
+    from ingest.unchanged import remember_full_sync, sync_key
     from rag.terminal import printable
 
     started = time.perf_counter()
@@ -81,7 +82,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             verified = None
             # Nothing changed: answered from the manifest and the store's files, before the
             # store or the model is opened (--verify reads the index: it always runs in full).
-            report = None if args.verify else _unchanged(app, folder, args, passwords)
+            key = sync_key(app.settings.model_dump_json())
+            report = None if args.verify else _unchanged(app, folder, args, passwords, key)
             if args.verify:
                 from application.repair import readable_store
                 from ingest.verify import verify_folder
@@ -98,6 +100,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                                                force=force, follow_links=args.follow_links)
                 finally:
                     bar.close()
+                if not args.dry_run:  # a later run may take the shortcut
+                    remember_full_sync(app.manifest, folder, key)
     finally:
         if "pipeline" in app.__dict__:  # built: stop its loader processes
             app.pipeline.close()
@@ -132,17 +136,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if args.strict and report.failed else 0
 
 
-def _unchanged(app: App, folder: Path, args: argparse.Namespace,
-               passwords: dict[str, str]) -> IngestReport | None:
+def _unchanged(app: App, folder: Path, args: argparse.Namespace, passwords: dict[str, str],
+               key: str) -> IngestReport | None:
     """The report of a sync with nothing to do, or ``None`` (then the sync runs): read from the
-    manifest and the embedded store's files, without opening Chroma or loading the model."""
+    manifest and the embedded store's files, without opening Chroma or loading the model
+    (``key``: ``sync_key`` of this run)."""
     from ingest.unchanged import unchanged_report
 
     peek = app.store_peek()
     if peek is None or not peek.exists or peek.embedder != app.embedder_id:
         return None  # a Chroma server, a new or renamed store, another model: the full sync
-    return unchanged_report(folder, app.manifest, app.embedder_id, store_count=peek.count,
-                            dry_run=args.dry_run, passwords=passwords,
+    return unchanged_report(folder, app.manifest, app.embedder_id, key=key,
+                            store_count=peek.count, dry_run=args.dry_run, passwords=passwords,
                             follow_links=args.follow_links)
 
 

@@ -9,12 +9,18 @@ at least the chunks the manifest lists (``store_count``, read by the caller with
 Chroma), the report is the sync's report. Anything else returns ``None``, and the full sync
 runs: it is the one that decides and writes; this path writes nothing.
 
+The shortcut is taken only when the last full sync of the folder ran with the same ingest code
+and the same settings (``sync_key``, recorded by the caller after a full sync): a new chunker,
+loader or setting may ask for work that no file's size or time shows (every file chunked
+again), and only the full sync knows.
+
 Imports stay light on purpose (no numpy, Chroma, model or loader libraries): a test runs
 `rag ingest` on an unchanged folder and checks that none of them was imported.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,21 +30,42 @@ from ingest.plan import Planner
 from ingest.report import IngestReport
 from ingest.scan import scan
 
-__all__ = ["unchanged_report"]
+__all__ = ["remember_full_sync", "sync_key", "unchanged_report"]
 
 
-def unchanged_report(folder: Path, manifest: Manifest, embedder: str, *, store_count: int,
-                     dry_run: bool = False, passwords: Mapping[str, str] | None = None,
+def sync_key(settings_json: str) -> str:
+    """The ingest code (its files' names, sizes and times) and the settings, as one short key.
+
+    Any change to either makes the next sync a full one (once): cheaper to stat than to know
+    which change asks for work."""
+    digest = hashlib.sha256(settings_json.encode("utf-8"))
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:32]
+
+
+def remember_full_sync(manifest: Manifest, folder: Path, key: str) -> None:
+    """Record that a full sync of ``folder`` ran, and finished, under ``key``."""
+    manifest.set_meta(f"synced:{folder.resolve()}", key)
+
+
+def unchanged_report(folder: Path, manifest: Manifest, embedder: str, *, key: str,
+                     store_count: int, dry_run: bool = False,
+                     passwords: Mapping[str, str] | None = None,
                      follow_links: bool = False) -> IngestReport | None:
     """The report of syncing ``folder`` when it needs no work; ``None`` when it may need some.
 
-    ``embedder``: the model id a sync would index with; ``store_count``: the chunks the store
-    holds (the collection's, every folder's). ``seconds`` is left at 0 for the caller to set.
+    ``embedder``: the model id a sync would index with; ``key``: ``sync_key`` now;
+    ``store_count``: the chunks the store holds (the collection's, every folder's).
+    ``seconds`` is left at 0 for the caller to set.
     """
     root = str(folder.resolve())
+    if manifest.meta(f"synced:{root}") != key:
+        return None  # never synced in full, or since then the code or the settings changed
     known = {rec.source: rec for rec in manifest.records(root)}
     if not known or manifest.journal(root):
-        return None  # a first ingest, or a killed run to clean up: the full sync
+        return None  # an empty index, or a killed run to clean up: the full sync
     if manifest.meta(f"loaders:{root}") != LOADERS_VERSION:
         return None  # newer loaders: failed files get another read, and the version is written
     if store_count < manifest.chunk_total():
