@@ -228,9 +228,52 @@ def _load_pdf(path: Path, source: str) -> list[Document]:
     return load_pdf(path, source)
 
 
-# Bump when a loader starts reading files it failed on before (2: PDF text through PDFium):
-# each folder's failed files are then read again once, at its next sync.
-LOADERS_VERSION = "2"
+# --- images: OCR -------------------------------------------------------------------------------
+
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+_MAX_FRAMES = 1000  # pages of a multi-page TIFF
+_MAX_IMAGE_PIXELS = 400_000_000  # larger is a decompression bomb, not a scan
+
+
+def load_image(path: Path, source: str) -> list[Document]:
+    """The text OCR reads in an image; each frame of a multi-page TIFF is a page."""
+    import numpy as np
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    from ingest import ocr
+
+    Image.MAX_IMAGE_PIXELS = _MAX_IMAGE_PIXELS
+    try:
+        image = Image.open(path)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
+        raise LoaderError(f"not a readable image ({exc.__class__.__name__}: {exc}"[:200]
+                          + "): open it and save it again, e.g. as PNG") from exc
+    with image:
+        frames = min(int(getattr(image, "n_frames", 1)), _MAX_FRAMES)
+        docs: list[Document] = []
+        for frame in range(frames):
+            image.seek(frame)
+            image.draft("RGB", (ocr.MAX_SIDE, ocr.MAX_SIDE))  # JPEG: decoded smaller, faster
+            upright = ImageOps.exif_transpose(image) or image
+            rgb = upright.convert("RGB")
+            rgb.thumbnail((ocr.MAX_SIDE, ocr.MAX_SIDE))
+            text = ocr.text_of(ocr.read_image(np.asarray(rgb), page=frame + 1))
+            if text.strip():
+                docs.append(Document(text=text, source=source,
+                                     page=frame + 1 if frames > 1 else None))
+    if not docs:
+        raise LoaderError("no text found by OCR in the image")
+    return docs
+
+
+def _ocr_refused(path: Path, source: str) -> list[Document]:
+    raise LoaderError("an image: OCR is off (RAG_OCR=off): set RAG_OCR=auto to read its text")
+
+
+# Bump when a loader starts reading files it failed on before (2: PDF text through PDFium;
+# 3: OCR of scanned pages and images): each folder's failed files are then read again once,
+# at its next sync.
+LOADERS_VERSION = "3"
 
 LOADERS: dict[str, Loader] = {
     ".pdf": _load_pdf,
@@ -244,6 +287,7 @@ LOADERS: dict[str, Loader] = {
     ".html": load_html,
     ".htm": load_html,
     ".docx": load_docx,
+    **dict.fromkeys(IMAGE_TYPES, load_image),
 }
 
 
@@ -251,18 +295,22 @@ def loader_for(path: Path) -> Loader | None:
     return LOADERS.get(path.suffix.lower())
 
 
-def load_file(path: Path, source: str, password: str | None = None) -> list[Document]:
-    """Read one file; ``LoaderError`` when it cannot be read. ``password``: of an encrypted PDF."""
+def load_file(path: Path, source: str, password: str | None = None, *,
+              ocr: bool = True) -> list[Document]:
+    """Read one file; ``LoaderError`` when it cannot be read. ``password``: of an encrypted PDF;
+    ``ocr``: read images, and PDF pages without a text layer, by OCR (``RAG_OCR``)."""
     loader = loader_for(path)
     if loader is None:
         raise LoaderError(f"unsupported file type {path.suffix or '(none)'}")
     try:
         if path.stat().st_size == 0:
             raise LoaderError("empty: the file is 0 bytes")
-        if password is not None and path.suffix.lower() == ".pdf":
+        if path.suffix.lower() == ".pdf":
             from ingest.pdf import load_pdf
 
-            return load_pdf(path, source, password=password)
+            return load_pdf(path, source, password=password, ocr=ocr)
+        if loader is load_image and not ocr:
+            loader = _ocr_refused
         return loader(path, source)
     except LoaderError:
         raise

@@ -8,7 +8,8 @@ the chunks that may be in Chroma without a manifest row (the next sync deletes t
 the file itself has gone meanwhile.
 
 Status: ``indexed`` (its chunks are searchable), ``skipped`` (a type no loader reads; listed
-so the library can show it) or ``failed`` (``reason`` says why and what to do).
+so the library can show it) or ``failed`` (``reason`` says why and what to do). ``ocr_pages``:
+how many of an indexed file's pages were read by OCR (scans, images).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS files (
     embedder TEXT NOT NULL,
     pages INTEGER NOT NULL DEFAULT 0,
     ingested_at REAL NOT NULL,
+    ocr_pages INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (root, source)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,6 +66,7 @@ class FileRecord:
     embedder: str = ""
     pages: int = 0
     ingested_at: float = 0.0
+    ocr_pages: int = 0
 
     @property
     def path(self) -> Path:
@@ -83,6 +86,10 @@ class Manifest:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+            if "ocr_pages" not in columns:  # a manifest written before OCR
+                self._db.execute(
+                    "ALTER TABLE files ADD COLUMN ocr_pages INTEGER NOT NULL DEFAULT 0")
         except sqlite3.OperationalError:
             if not path.is_file() or not read_only(path.parent):
                 raise
@@ -122,10 +129,12 @@ class Manifest:
     def put(self, rec: FileRecord) -> None:
         rec.ingested_at = rec.ingested_at or time.time()
         self._db.execute(
-            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO files (root, source, size, mtime_ns, content_hash, "
+            "chunk_ids, status, reason, embedder, pages, ingested_at, ocr_pages) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (rec.root, rec.source, rec.size, rec.mtime_ns, rec.content_hash,
              json.dumps(rec.chunk_ids), rec.status, rec.reason, rec.embedder, rec.pages,
-             rec.ingested_at),
+             rec.ingested_at, rec.ocr_pages),
         )
 
     def begin(self, root: str, source: str, chunk_ids: Sequence[str]) -> None:
@@ -201,5 +210,5 @@ def _record(row: tuple[Any, ...]) -> FileRecord:
     return FileRecord(
         root=row[0], source=row[1], size=row[2], mtime_ns=row[3], content_hash=row[4],
         chunk_ids=json.loads(row[5]), status=row[6], reason=row[7], embedder=row[8],
-        pages=row[9], ingested_at=row[10],
+        pages=row[9], ingested_at=row[10], ocr_pages=row[11] if len(row) > 11 else 0,
     )

@@ -65,15 +65,24 @@ def sidecar_password(path: Path) -> str | None:
     return None
 
 
-def load_pdf(path: Path, source: str, password: str | None = None) -> list[Document]:
-    fast = _pdfium_pages(path, source, password)
+def load_pdf(path: Path, source: str, password: str | None = None, *,
+             ocr: bool = True) -> list[Document]:
+    """The pages with text; ``ocr``: pages without a text layer are rendered and OCRed."""
+    fast = _pdfium_pages(path, source, password, ocr=ocr)
     if fast is not None:
         return fast
     import pypdf
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     with pypdf.apply_configuration(_raised_limits()):
-        return _read_pages(path, source, password)
+        try:
+            return _read_pages(path, source, password)
+        except LoaderError as exc:
+            if ocr and str(exc) == _NO_TEXT:
+                raise LoaderError("no text layer (scanned?), and OCR found no text on its "
+                                  "pages: check the scan, or run OCR on it first, e.g. "
+                                  "`ocrmypdf`") from None
+            raise
 
 
 # --- the fast path: PDFium -------------------------------------------------------------------
@@ -87,7 +96,8 @@ def _pdfium_text(raw: str) -> str:
     return _LINE_BREAKS.sub("\n", raw).replace("\ufffe", "-")
 
 
-def _pdfium_pages(path: Path, source: str, password: str | None) -> list[Document] | None:
+def _pdfium_pages(path: Path, source: str, password: str | None, *,
+                  ocr: bool = False) -> list[Document] | None:
     """Every page's text through PDFium, or ``None`` when pypdf must decide (see the top)."""
     try:
         import pypdfium2 as pdfium
@@ -101,7 +111,7 @@ def _pdfium_pages(path: Path, source: str, password: str | None) -> list[Documen
             except Exception:  # a password needed, a damaged file: tried again with pypdf
                 continue
             try:
-                return _pdfium_read(pdf, source)
+                return _pdfium_read(pdf, source, ocr=ocr)
             except Exception as exc:  # pragma: no cover - PDFium errors on a damaged page
                 log.info("%s: PDFium: %s: %s; reading with pypdf", source,
                          exc.__class__.__name__, exc)
@@ -111,8 +121,9 @@ def _pdfium_pages(path: Path, source: str, password: str | None) -> list[Documen
     return None
 
 
-def _pdfium_read(pdf: Any, source: str) -> list[Document] | None:
+def _pdfium_read(pdf: Any, source: str, *, ocr: bool = False) -> list[Document] | None:
     docs: list[Document] = []
+    textless: list[int] = []
     for index in range(len(pdf)):
         page = pdf[index]
         try:
@@ -124,11 +135,46 @@ def _pdfium_read(pdf: Any, source: str) -> list[Document] | None:
         finally:
             page.close()
         if not text.strip():
+            textless.append(index)
             continue
         if not readable(text):
             return None  # pypdf decides what an unreadable page means
         docs.append(Document(text=text, source=source, page=index + 1))
+    if ocr and textless:
+        docs = sorted(docs + _ocr_pages(pdf, textless, source), key=lambda d: d.page or 0)
     return docs or None
+
+
+# --- pages without a text layer: OCR ---------------------------------------------------------
+
+
+def _ocr_pages(pdf: Any, indices: list[int], source: str) -> list[Document]:
+    """The text OCR finds on these pages (0-based), each rendered upright (``/Rotate``
+    applied) at ``RENDER_DPI``, at most ``MAX_SIDE`` pixels on a side. The caller holds
+    ``PDFIUM_LOCK``."""
+    from ingest import ocr
+
+    docs: list[Document] = []
+    for index in indices:
+        page = pdf[index]
+        try:
+            width, height = page.get_size()
+            scale = min(ocr.RENDER_DPI / 72, ocr.MAX_SIDE / max(width, height, 1.0))
+            bitmap = page.render(scale=scale, may_draw_forms=True)
+            try:
+                image = bitmap.to_numpy()
+            finally:
+                bitmap.close()
+        finally:
+            page.close()
+        # PDFium renders BGR(A) by default; OCR takes RGB.
+        rgb = image[:, :, 2::-1] if image.ndim == 3 else image
+        text = ocr.text_of(ocr.read_image(rgb, page=index + 1))
+        if text.strip():
+            docs.append(Document(text=text, source=source, page=index + 1))
+        else:
+            log.info("%s: page %d: OCR found no text", source, index + 1)
+    return docs
 
 
 # --- what the text is worth ------------------------------------------------------------------

@@ -28,6 +28,7 @@ class IngestReport:
     folder: str
     files: int = 0
     pages: int = 0
+    ocr_pages: int = 0  # of ``pages``, read by OCR (scans, images)
     chunks: int = 0
     embedded: int = 0
     indexed: list[str] = field(default_factory=list)
@@ -46,7 +47,8 @@ class IngestReport:
         return (
             f"{self.files} files: {verb} {len(self.indexed)}, updated {len(self.updated)}, "
             f"unchanged {len(self.unchanged)}, removed {len(self.removed)}, "
-            f"skipped {len(self.skipped)}, failed {len(self.failed)}; {self.pages} pages, "
+            f"skipped {len(self.skipped)}, failed {len(self.failed)}; {self.pages} pages"
+            f"{f' ({self.ocr_pages} pages OCRed)' if self.ocr_pages else ''}, "
             f"{self.chunks} chunks, {self.embedded} embedded; {self.seconds:.1f} s"
         )
 

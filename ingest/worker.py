@@ -5,7 +5,9 @@ crash or stall an ingest. Each worker is a separate process, a fresh interpreter
 has torch's threads running, so ``fork`` is unsafe), limited with ``RLIMIT_AS`` to
 ``memory_mb`` of address space, and given one file at a time; a worker that exceeds the time
 bound is killed and replaced, and its file is reported as failed. Workers live across files,
-so the start-up cost is paid once per pool.
+so the start-up cost is paid once per pool. A worker that OCRs a scan tells the pool after each
+page (``("page",)``), which restarts the file's clock: the time bound holds per page there, so a
+long scan is not cut off while each of its pages is read in time.
 
 ``LoaderPool.load`` keeps every worker busy with the next file while the caller consumes the
 previous result (it embeds in the parent), so parsing overlaps embedding; at most one result
@@ -53,13 +55,19 @@ class LoadResult:
     docs: list[Document] | None  # None when the file failed
     error: str = ""
     seconds: float = 0.0
+    ocr_pages: int = 0  # pages read by OCR (scans without a text layer, images)
 
 
-def load_documents(path: Path, source: str, password: str | None) -> list[Document]:
-    """Read one file in this process (``LoaderError`` when it cannot be read)."""
+def load_documents(path: Path, source: str, password: str | None, *,
+                   ocr: bool = True) -> tuple[list[Document], int]:
+    """Read one file in this process (``LoaderError`` when it cannot be read); the documents
+    and how many pages OCR read."""
+    from ingest import ocr as ocr_pages
     from ingest.loaders import load_file
 
-    return load_file(path, source, password)
+    with ocr_pages.recording() as pages:
+        docs = load_file(path, source, password, ocr=ocr)
+    return docs, len(pages)
 
 
 # --- the worker process ------------------------------------------------------------------------
@@ -78,7 +86,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn: Connection, memory_mb: int) -> None:
+def _worker_main(conn: Connection, memory_mb: int, ocr: bool = True) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     if memory_mb > 0:
@@ -88,7 +96,9 @@ def _worker_main(conn: Connection, memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     import ingest.loaders  # noqa: F401  (imported before "ready": start-up is not a file's time)
+    from ingest import ocr as ocr_module
 
+    ocr_module.on_page_done(lambda: conn.send(("page",)))
     conn.send(("ready",))
     while True:
         try:
@@ -98,24 +108,24 @@ def _worker_main(conn: Connection, memory_mb: int) -> None:
         start = time.perf_counter()
         restart = False
         try:
-            docs = load_documents(task.path, task.source, task.password)
-            reply: tuple[Any, ...] = ("ok", [(d.text, d.page, d.heading) for d in docs])
+            docs, ocred = load_documents(task.path, task.source, task.password, ocr=ocr)
+            reply: tuple[Any, ...] = ("ok", [(d.text, d.page, d.heading) for d in docs], ocred)
         except LoaderError as exc:
             reason = str(exc)
             restart = "memory bound" in reason
             if restart:
                 reason = f"exceeded the memory bound ({memory_mb} MB)"
-            reply = ("error", reason)
+            reply = ("error", reason, 0)
         except MemoryError:
             restart = True
-            reply = ("error", f"exceeded the memory bound ({memory_mb} MB)")
+            reply = ("error", f"exceeded the memory bound ({memory_mb} MB)", 0)
         except Exception as exc:  # a loader bug must not take the worker down silently
-            reply = ("error", f"cannot read ({exc.__class__.__name__}: {exc})"[:300])
+            reply = ("error", f"cannot read ({exc.__class__.__name__}: {exc})"[:300], 0)
         try:
             conn.send((*reply, time.perf_counter() - start))
         except MemoryError:
             restart = True
-            conn.send(("error", f"exceeded the memory bound ({memory_mb} MB)", 0.0))
+            conn.send(("error", f"exceeded the memory bound ({memory_mb} MB)", 0, 0.0))
         if restart:
             return  # a process that ran out of memory is not trusted with the next file
 
@@ -130,20 +140,22 @@ class _Worker:
     running (``fork`` is unsafe), and spawn would re-import the caller's main module.
     """
 
-    def __init__(self, memory_mb: int) -> None:
+    def __init__(self, memory_mb: int, ocr: bool = True) -> None:
         parent_sock, child_sock = socket.socketpair()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
         )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ingest.worker", str(child_sock.fileno()), str(memory_mb)],
+            [sys.executable, "-m", "ingest.worker", str(child_sock.fileno()), str(memory_mb),
+             "1" if ocr else "0"],
             pass_fds=[child_sock.fileno()], stdin=subprocess.DEVNULL, env=env,
         )
         child_sock.close()
         self.conn = Connection(parent_sock.detach())
         self.task: LoadTask | None = None
         self.started = 0.0
+        self.pages = 0  # pages of the current file OCRed so far
         self.ready = False
         # The kernel kills the worker when this *thread* ends (PR_SET_PDEATHSIG), so it is
         # only reused by the thread that started it (a UI runs each request in a new thread).
@@ -158,7 +170,7 @@ class _Worker:
             if not self.ready:
                 log.warning("an ingest loader process did not start within %s s",
                             _STARTUP_TIMEOUT)
-        self.task, self.started = task, time.monotonic()
+        self.task, self.started, self.pages = task, time.monotonic(), 0
         # A dead worker: the pool sees its closed connection and reports the file.
         with contextlib.suppress(OSError):
             self.conn.send(task)
@@ -180,12 +192,16 @@ class _Worker:
 
 
 class LoaderPool:
-    """``workers`` long-lived loader processes; ``workers=0`` loads in this process, unbounded."""
+    """``workers`` long-lived loader processes; ``workers=0`` loads in this process, unbounded.
 
-    def __init__(self, workers: int = 2, *, timeout: float = 120.0, memory_mb: int = 2048) -> None:
+    ``ocr``: images and PDF pages without a text layer are read by OCR (``RAG_OCR``)."""
+
+    def __init__(self, workers: int = 2, *, timeout: float = 120.0, memory_mb: int = 2048,
+                 ocr: bool = True) -> None:
         self.workers = max(0, workers)
         self.timeout = timeout
         self.memory_mb = memory_mb
+        self.ocr = ocr
         self._idle: list[_Worker] = []
 
     def close(self) -> None:
@@ -207,7 +223,7 @@ class LoaderPool:
             if worker.thread is me and worker.alive():
                 return worker
             worker.stop()
-        return _Worker(self.memory_mb)
+        return _Worker(self.memory_mb, self.ocr)
 
     def load(self, tasks: Iterable[LoadTask]) -> Iterator[LoadResult]:
         """Results in completion order; every task gets exactly one result."""
@@ -240,12 +256,16 @@ class LoaderPool:
                 finished: list[tuple[_Worker, LoadResult, bool]] = []
                 for worker in busy:
                     if worker.conn in ready:
-                        finished.append((worker, *self._receive(worker)))
+                        received = self._receive(worker)
+                        if received is not None:
+                            finished.append((worker, *received))
                     elif time.monotonic() - worker.started >= self.timeout:
                         assert worker.task is not None
+                        what = (f"page {worker.pages + 1} took more than {self.timeout:g} s "
+                                "to OCR" if worker.pages else f"after {self.timeout:g} s")
                         finished.append((worker, LoadResult(
-                            worker.task, None, f"timed out after {self.timeout:g} s "
-                            "(RAG_INGEST_FILE_TIMEOUT)", self.timeout), False))
+                            worker.task, None, f"timed out: {what} (RAG_INGEST_FILE_TIMEOUT)",
+                            self.timeout), False))
                 for worker, _result, reusable in finished:
                     busy.remove(worker)
                     if reusable:
@@ -260,7 +280,9 @@ class LoaderPool:
             for worker in busy:  # the caller stopped early: do not leave files half-read
                 worker.stop()
 
-    def _receive(self, worker: _Worker) -> tuple[LoadResult, bool]:
+    def _receive(self, worker: _Worker) -> tuple[LoadResult, bool] | None:
+        """The worker's result and whether it can take another file; ``None`` when it only
+        said that it OCRed a page (its clock starts again)."""
         task = worker.task
         assert task is not None
         try:
@@ -276,25 +298,27 @@ class LoaderPool:
                 how = f"exit code {code}"
             return LoadResult(task, None, f"the reader crashed ({how})",
                               time.monotonic() - worker.started), False
-        status, payload, seconds = reply
+        if reply == ("page",):
+            worker.started, worker.pages = time.monotonic(), worker.pages + 1
+            return None
+        status, payload, ocred, seconds = reply
         if status == "ok":
             docs = [Document(text=t, source=task.source, page=p, heading=h)
                     for t, p, h in payload]
-            return LoadResult(task, docs, "", seconds), True
+            return LoadResult(task, docs, "", seconds, ocred), True
         alive = worker.alive() and "memory bound" not in payload
         return LoadResult(task, None, str(payload), seconds), alive
 
-    @staticmethod
-    def _load_here(tasks: Iterable[LoadTask]) -> Iterator[LoadResult]:
+    def _load_here(self, tasks: Iterable[LoadTask]) -> Iterator[LoadResult]:
         for task in tasks:
             start = time.perf_counter()
             try:
-                docs = load_documents(task.path, task.source, task.password)
+                docs, ocred = load_documents(task.path, task.source, task.password, ocr=self.ocr)
             except LoaderError as exc:
                 yield LoadResult(task, None, str(exc), time.perf_counter() - start)
                 continue
-            yield LoadResult(task, docs, "", time.perf_counter() - start)
+            yield LoadResult(task, docs, "", time.perf_counter() - start, ocred)
 
 
 if __name__ == "__main__":  # a loader process started by ``_Worker``
-    _worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]))
+    _worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]), sys.argv[3:4] != ["0"])
