@@ -241,7 +241,7 @@ class App:
             embed_pool=s.ingest_embed_pool,
             after_change=lambda: self.lexical.ensure_current(),
             loaders=LoaderPool(s.ingest_workers, timeout=s.ingest_file_timeout,
-                               memory_mb=s.ingest_file_memory_mb),
+                               memory_mb=s.ingest_file_memory_mb, ocr=s.ocr != "off"),
             journal=Journal(self.store, self.manifest),
         )
 

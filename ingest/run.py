@@ -39,6 +39,7 @@ class _Loaded:
     pages: int
     vectors: np.ndarray
     todo: list[int] = field(default_factory=list)  # rows of ``vectors`` still to embed
+    ocr_pages: int = 0
 
 
 class Run:
@@ -127,7 +128,7 @@ class Run:
                 for n, (_, text, meta, _) in enumerate(records)
             ]
             vectors = np.stack([vec for *_, vec in records]).astype(np.float32)
-            self._write(self._record(f, pages=d.pages), chunks, vectors)
+            self._write(self._record(f, pages=d.pages, ocr_pages=d.ocr_pages), chunks, vectors)
             self.report.repointed.append(f.source)
             self.report.pages += d.pages
             self.report.chunks += len(chunks)
@@ -166,7 +167,7 @@ class Run:
             return
         vectors, todo = self.vectors_for(chunks)
         pages = len({d.page for d in result.docs if d.page is not None}) or 1
-        self.pending.append(_Loaded(f, chunks, pages, vectors, todo))
+        self.pending.append(_Loaded(f, chunks, pages, vectors, todo, result.ocr_pages))
         if sum(len(item.todo) for item in self.pending) >= self.embed_pool:
             self.flush()
 
@@ -198,8 +199,10 @@ class Run:
                 for i in item.todo:
                     item.vectors[i] = by_hash[item.chunks[i].chunk_hash]
         for item in self.pending:
-            self._write(self._record(item.file, pages=item.pages), item.chunks, item.vectors)
+            self._write(self._record(item.file, pages=item.pages, ocr_pages=item.ocr_pages),
+                        item.chunks, item.vectors)
             self.report.pages += item.pages
+            self.report.ocr_pages += item.ocr_pages
             self.report.chunks += len(item.chunks)
             self.todo_bytes = max(0, self.todo_bytes - item.file.size)
             self.done(item.file.source)

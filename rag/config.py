@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     ingest_file_memory_mb: int = Field(
         2048, ge=0, description="Memory (address space, MB) one file's parser may use; 0: none."
     )
+    ocr: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: images, and PDF pages without a text layer (scans), are read by OCR "
+        "during ingest (offline; text PDFs are not slowed); off: they fail as 'no text layer'.",
+    )
     ingest_embed_pool: int = Field(
         512, ge=1, le=100_000,
         description="New chunks collected across files for one embedding call. The call sorts "
