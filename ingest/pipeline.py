@@ -140,8 +140,10 @@ class IngestPipeline:
             on_progress=on_progress)
         planner = Planner(
             root, report, self.manifest, self.embedder.model_id, dry_run=dry_run,
-            # Files that failed under older loaders get one more read (see LOADERS_VERSION).
-            retry_failed=self.manifest.meta(f"loaders:{root}") != LOADERS_VERSION,
+            # Files that failed under older loaders, or with OCR set otherwise (RAG_OCR), get
+            # one more read (see LOADERS_VERSION).
+            retry_failed=(self.manifest.meta(f"loaders:{root}") != LOADERS_VERSION
+                          or self.manifest.meta(f"ocr:{root}") != self._ocr_mode()),
             done=run.done)
         known = {rec.source: rec for rec in self.manifest.records(root)}
         found = scan(folder, follow_links=self.follow_links if follow_links is None
@@ -188,12 +190,16 @@ class IngestPipeline:
         report.failed = dict(sorted(report.failed.items()))
         if not dry_run:
             self.manifest.set_meta(f"loaders:{root}", LOADERS_VERSION)
+            self.manifest.set_meta(f"ocr:{root}", self._ocr_mode())
         if not dry_run and (report.indexed or report.updated or report.removed
                             or report.repointed):
             self._changed()
         run.announce("")
         report.seconds = time.perf_counter() - start
         return report
+
+    def _ocr_mode(self) -> str:
+        return "auto" if self.loaders.ocr else "off"
 
     def _lost(self, root: str, known: Mapping[str, FileRecord]) -> set[str]:
         """Indexed files of ``root`` whose chunks the store no longer holds (a store deleted or
