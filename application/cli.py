@@ -82,7 +82,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             verified = None
             # Nothing changed: answered from the manifest and the store's files, before the
             # store or the model is opened (--verify reads the index: it always runs in full).
-            key = sync_key(app.settings.model_dump_json())
+            key = sync_key(app.settings.model_dump(mode="json"))
             report = None if args.verify else _unchanged(app, folder, args, passwords, key)
             if args.verify:
                 from application.repair import readable_store

@@ -10,7 +10,7 @@ Chroma), the report is the sync's report. Anything else returns ``None``, and th
 runs: it is the one that decides and writes; this path writes nothing.
 
 The shortcut is taken only when the last full sync of the folder ran with the same ingest code
-and the same settings (``sync_key``, recorded by the caller after a full sync): a new chunker,
+and the same ingest settings (``sync_key``, recorded by the caller after a full sync): a new chunker,
 loader or setting may ask for work that no file's size or time shows (every file chunked
 again), and only the full sync knows.
 
@@ -21,6 +21,7 @@ Imports stay light on purpose (no numpy, Chroma, model or loader libraries): a t
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,15 +34,22 @@ from ingest.scan import scan
 __all__ = ["remember_full_sync", "sync_key", "unchanged_report"]
 
 
-def sync_key(settings_json: str) -> str:
-    """The ingest code (its files' names, sizes and times) and the settings, as one short key.
+# The settings a sync reads (by name prefix: a new chunking or OCR setting is covered); those
+# of answers, retrieval and the UI do not change what an ingest does.
+SYNC_SETTINGS = ("data_dir", "collection", "embedding", "models_dir", "chunk", "ingest", "ocr",
+                 "chroma")
 
-    Any change to either makes the next sync a full one (once): cheaper to stat than to know
-    which change asks for work."""
-    digest = hashlib.sha256(settings_json.encode("utf-8"))
+
+def sync_key(settings: Mapping[str, object]) -> str:
+    """The ingest code (its source files' bytes, ~0.2 MB) and the settings a sync reads
+    (``settings``: all of them, as JSON-ready values), as one short key.
+
+    Any change to either makes the next sync a full one (once): cheaper than to know which
+    change asks for work."""
+    read = {k: v for k, v in sorted(settings.items()) if k.startswith(SYNC_SETTINGS)}
+    digest = hashlib.sha256(json.dumps(read, sort_keys=True, default=str).encode("utf-8"))
     for path in sorted(Path(__file__).parent.glob("*.py")):
-        stat = path.stat()
-        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        digest.update(f"{path.name}:".encode() + path.read_bytes())
     return digest.hexdigest()[:32]
 
 
