@@ -9,10 +9,13 @@ How a question is answered, so that nothing the user typed is lost:
   it as ``pending``; the run that follows answers it with the input disabled and a Stop button;
 - the question is stored before the answer starts, the answer when it is done; an answer cut
   short (Stop, another click, the page left) is stored as far as it got, marked stopped.
+  Streamlit starts the next run in a new thread while the cut one is still unwinding, so the
+  next run waits (``ANSWERING``) until that answer is stored before it reads the conversation.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +65,7 @@ CURSOR = " ▌"
 PENDING = "pending_question"  # the question the next run answers (session state)
 EDITING = "editing_question"  # the last question is being edited (session state)
 MODEL_OF = "model_of_conversation"  # the conversation whose model the picker shows
+ANSWERING = "answering_lock"  # held while a run answers (session state)
 FAILED = "answer_failed"  # (conversation, why) of the last question that got no answer
 STOPPED_NOTE = "Stopped: the answer was cut short here."
 
@@ -275,8 +279,8 @@ def source_card(answer: Answer, s: Source, score: float | None, key: str, *,
         st.html(f'<div id="{source_anchor(key, s.n)}"></div>')
         st.markdown(f"{citation_badge(s.n)} **{escape_markdown(s.chunk.source)}**{page}{shown}"
                     f"{mark}", help=SIMILARITY_HELP if score is not None else None)
-        heading = f"{escape_markdown(s.chunk.heading)} — " if s.chunk.heading else ""
-        st.markdown(f":gray[{heading}]" * bool(heading) +
+        heading = f"{escape_markdown(s.chunk.heading)} —" if s.chunk.heading else ""
+        st.markdown(f":gray[{heading}] " * bool(heading) +
                     evidence_snippet(s.chunk.text, s.evidence))
         source_actions(s, f"{key}_{s.n}")
 
@@ -568,7 +572,7 @@ def answer_pending(app: App, question: str, turns: list[Turn], options: ChatOpti
         st.markdown(escape_markdown(question))
     partial = Partial(question)
     done = False
-    with st.chat_message("assistant"):
+    with st.chat_message("assistant"), answering_lock():
         try:
             engine = build_engine(app, options)
             answer = stream_answer(engine, question, [t.message() for t in turns], options,
@@ -585,6 +589,19 @@ def answer_pending(app: App, question: str, turns: list[Turn], options: ChatOpti
     st.rerun()  # the sidebar lists the conversation, the page shows it from the store
 
 
+def answering_lock() -> threading.Lock:
+    """The session's lock held while a run answers (see the module's docstring)."""
+    lock: threading.Lock = st.session_state.setdefault(ANSWERING, threading.Lock())
+    return lock
+
+
+def wait_for_answer_stored(seconds: float = 60.0) -> None:
+    """When the previous run was cut short while answering, until its answer is stored."""
+    lock = answering_lock()
+    if lock.acquire(timeout=seconds):
+        lock.release()
+
+
 def _send() -> None:
     question = str(st.session_state.get("chat_question") or "").strip()
     if question and PENDING not in st.session_state:
@@ -599,6 +616,7 @@ def main() -> None:
     except RagError as exc:
         st.error(message_markdown(str(exc)))
         st.stop()
+    wait_for_answer_stored()
     options = sidebar(app)
     cid = st.session_state.get("conversation_id")
     turns = app.conversations.turns(cid) if cid else []
