@@ -240,10 +240,12 @@ class App:
     def store_peek(self) -> CollectionPeek | None:
         """The collection's chunk count and model, read from an embedded store's files without
         opening Chroma (an unchanged `rag ingest`, `rag status`); ``None`` for a Chroma server
-        or when the files cannot be read so (then ask ``store``)."""
+        or when the files cannot be read so (then ask ``store``). A read-only store too: Chroma
+        cannot open one, and its error says what to do (searching would fail)."""
         from rag.chroma_files import peek_collection
+        from rag.disk import read_only
 
-        if self.settings.uses_chroma_server:
+        if self.settings.uses_chroma_server or read_only(self.settings.chroma_dir):
             return None
         return peek_collection(self.settings.chroma_dir, self.settings.collection)
 
