@@ -10,8 +10,8 @@ sort lines top to bottom across columns. Here, for one image:
 2. each line is cut out, turned 180 degrees where the orientation model says it is upside
    down, and recognised; lines below ``_MIN_SCORE`` confidence are dropped;
 3. when most lines were upside down, so was the page: the line positions are turned with it;
-4. lines are put in reading order by a recursive XY-cut (a column gutter splits a block before
-   rows do), and boxes on one row are joined with a space.
+4. lines are put in reading order by a recursive XY-cut (columns are read one after the other),
+   and boxes on one row are joined with a space.
 
 Bounds: an image is scaled down to at most ``MAX_SIDE`` pixels on its longest side and
 ``MAX_PIXELS`` in all, so a page's memory is bounded whatever its size; the time of a page is
@@ -201,8 +201,9 @@ def reading_order(lines: list[Line]) -> list[Line]:
     """Lines in reading order; boxes on one row merged into one ``Line``.
 
     Recursive XY-cut: a block is split at a vertical gutter free of text (columns, read one
-    after the other) before it is split at a horizontal gap of half a line or more (blocks,
-    top to bottom); what neither splits is read row by row, each row left to right."""
+    after the other); a block that does not split so whole, because a title or a full-width
+    paragraph crosses the gutter, is cut above and below its longest run of rows that does;
+    what neither splits is read row by row, each row left to right."""
     if not lines:
         return []
     heights = sorted(ln.box[3] - ln.box[1] for ln in lines)
@@ -226,23 +227,63 @@ def _groups(lines: list[Line], axis: int, min_gap: float) -> list[list[Line]]:
     return groups
 
 
+# A gutter: a text-free band this many line heights wide. Detected boxes reach a little past
+# the ink, so a gutter of 1.5 em between columns may leave less than one line height free.
+_GUTTER = 0.5
+
+
+def _columns(lines: list[Line], line_height: float) -> list[list[Line]] | None:
+    """``lines`` split at gutters (``_GUTTER``), when that makes two or more columns of two or
+    more lines each; else ``None``."""
+    columns = _groups(lines, 0, _GUTTER * line_height)
+    if len(columns) > 1 and all(len(c) > 1 for c in columns):
+        return columns
+    return None
+
+
+def _column_span(rows: list[list[Line]], line_height: float) -> tuple[int, int] | None:
+    """The longest run of rows ``rows[i:j]`` that splits into columns (a title or a full-width
+    paragraph above or below columns keeps the whole block from splitting)."""
+    best: tuple[int, int] | None = None
+    best_size = 0
+    for i in range(len(rows)):
+        run: list[Line] = []
+        for j in range(i, len(rows)):
+            run.extend(rows[j])
+            if j == i:
+                continue
+            groups = _groups(run, 0, _GUTTER * line_height)
+            if len(groups) < 2:
+                break  # more rows only fill gutters: no longer run from i has one
+            if all(len(g) > 1 for g in groups) and len(run) > best_size:
+                best, best_size = (i, j + 1), len(run)
+    return best
+
+
+_MAX_SPAN_ROWS = 300  # the search for columns is quadratic in rows; a page has far fewer
+
+
 def _cut(lines: list[Line], line_height: float, out: list[Line]) -> None:
     if len(lines) > 1:
-        columns = _groups(lines, 0, 0.8 * line_height)
-        if len(columns) > 1 and all(len(c) > 1 for c in columns):
+        columns = _columns(lines, line_height)
+        if columns is not None:
             for column in columns:
                 _cut(column, line_height, out)
             return
-        blocks = _groups(lines, 1, 0.5 * line_height)
-        if len(blocks) > 1:
-            for block in blocks:
-                _cut(block, line_height, out)
+        rows = _row_groups(lines)
+        span = _column_span(rows, line_height) if len(rows) <= _MAX_SPAN_ROWS else None
+        if span is not None:
+            i, j = span
+            for part in (rows[:i], rows[i:j], rows[j:]):
+                if part:
+                    _cut([ln for row in part for ln in row], line_height, out)
             return
     out.extend(_rows(lines))
 
 
-def _rows(lines: list[Line]) -> list[Line]:
-    """Lines grouped into rows by their vertical centres, each row read left to right."""
+def _row_groups(lines: list[Line]) -> list[list[Line]]:
+    """Lines grouped into rows, top down: a line whose vertical centre falls within the first
+    line of the row above joins it (boxes of neighbouring columns are seldom level)."""
     rows: list[list[Line]] = []
     for ln in sorted(lines, key=lambda ln: (ln.box[1] + ln.box[3]) / 2):
         centre = (ln.box[1] + ln.box[3]) / 2
@@ -250,8 +291,13 @@ def _rows(lines: list[Line]) -> list[Line]:
             rows[-1].append(ln)
         else:
             rows.append([ln])
+    return rows
+
+
+def _rows(lines: list[Line]) -> list[Line]:
+    """Lines grouped into rows (``_row_groups``), each row read left to right as one line."""
     merged = []
-    for row in rows:
+    for row in _row_groups(lines):
         row.sort(key=lambda ln: ln.box[0])
         box = (min(ln.box[0] for ln in row), min(ln.box[1] for ln in row),
                max(ln.box[2] for ln in row), max(ln.box[3] for ln in row))

@@ -18,6 +18,9 @@ and says what to do.
 - A page whose text cannot be extracted is left out; the file fails only when no page could be.
 - Text that is mostly not letters or digits (glyph names such as ``/g437``, U+FFFD, private-use
   code points: fonts without a Unicode mapping) is not indexed: it would only match noise.
+- With ``ocr`` on (``RAG_OCR=auto``), a page without a text layer (a scan), and each page of a
+  file whose text is unreadable, is rendered by PDFium and read by OCR (``ocr.py``); pages with
+  text are never OCRed. A file in which OCR finds nothing either fails as above.
 
 pypdf's safety limits are raised for large valid files (some SEC filings have arrays longer than
 pypdf's default cap); the bound on memory and time for a pathological file is enforced by the
@@ -78,6 +81,10 @@ def load_pdf(path: Path, source: str, password: str | None = None, *,
         try:
             return _read_pages(path, source, password)
         except LoaderError as exc:
+            if ocr and str(exc) == _UNREADABLE:
+                docs = _ocr_unreadable(path, source, password)
+                if docs:
+                    return docs
             if ocr and str(exc) == _NO_TEXT:
                 raise LoaderError("no text layer (scanned?), and OCR found no text on its "
                                   "pages: check the scan, or run OCR on it first, e.g. "
@@ -146,6 +153,41 @@ def _pdfium_read(pdf: Any, source: str, *, ocr: bool = False) -> list[Document] 
 
 
 # --- pages without a text layer: OCR ---------------------------------------------------------
+
+
+def _ocr_unreadable(path: Path, source: str, password: str | None) -> list[Document]:
+    """A file whose text is garbage (fonts without a Unicode map): each page with readable
+    text keeps it, the others are OCRed; nothing when PDFium cannot open it."""
+    import pypdfium2 as pdfium
+
+    with PDFIUM_LOCK:
+        for candidate in [p for p in (password, sidecar_password(path)) if p] + [None]:
+            try:
+                pdf = pdfium.PdfDocument(str(path), password=candidate)
+            except Exception:
+                continue
+            try:
+                docs: list[Document] = []
+                unusable: list[int] = []
+                for index in range(len(pdf)):
+                    page = pdf[index]
+                    try:
+                        textpage = page.get_textpage()
+                        try:
+                            text = _pdfium_text(textpage.get_text_range())
+                        finally:
+                            textpage.close()
+                    finally:
+                        page.close()
+                    if text.strip() and readable(text):
+                        docs.append(Document(text=text, source=source, page=index + 1))
+                    else:
+                        unusable.append(index)
+                ocred = _ocr_pages(pdf, unusable, source)
+                return sorted(docs + ocred, key=lambda d: d.page or 0) if ocred else []
+            finally:
+                pdf.close()
+    return []
 
 
 def _ocr_pages(pdf: Any, indices: list[int], source: str) -> list[Document]:
