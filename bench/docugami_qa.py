@@ -16,6 +16,9 @@ companies), where a hit says little; ``--all`` keeps them as well.
         ../shared/data/docugami/sec-10-q/data/v1/qna_data.csv /tmp/sec10q-single.jsonl
     RAG_DATA_DIR=DIR .venv/bin/rag eval qa /tmp/sec10q-single.jsonl --mode hybrid
 
+``--half even`` / ``--half odd`` keep every other question (of those kept): tune on one half,
+report the other.
+
 Each output line: ``{"question", "source" (the glob), "answer", "type"}``.
 """
 
@@ -52,8 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="JSON Lines question file to write")
     parser.add_argument("--all", action="store_true",
                         help="keep the multi-document questions too (default: single-doc only)")
+    parser.add_argument("--half", choices=("even", "odd"),
+                        help="only every other question: rows 0, 2, 4... (even: the split to "
+                             "tune on) or 1, 3, 5... (odd: the split to report)")
     args = parser.parse_args(argv)
     items = convert(args.csv, single_doc_only=not args.all)
+    if args.half:
+        items = items[0 if args.half == "even" else 1::2]
     with args.out.open("w", encoding="utf-8") as f:
         for item in items:
             f.write(json.dumps(item, ensure_ascii=False) + "\n")

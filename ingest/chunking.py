@@ -2,6 +2,12 @@
 
 Chunks are at most ``chunk_size`` tokens and never longer than what the embedding model reads
 (its maximum sequence length, special tokens included), so nothing is silently truncated.
+
+Each chunk of a file carries its document's header (``ingest/identity.py``) as its
+``context``: embedded and indexed with the text, which stays the document's own. The header
+counts against what the model reads: when chunk and header would not fit, the file's chunks are
+made smaller. ``CHUNKS_VERSION`` names what chunks are built from a file: when it changes, a
+sync indexes every file once again (``IngestPipeline``).
 """
 
 from __future__ import annotations
@@ -11,7 +17,11 @@ from collections.abc import Callable, Sequence
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+from ingest.identity import document_header
 from rag.types import Chunk, Document
+
+# Bump when the chunks built from the same file change (texts, headers, metadata).
+CHUNKS_VERSION = "2"
 
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
 
@@ -37,21 +47,33 @@ class Chunker:
         chunk_overlap: int,
         max_tokens: int,
         special_tokens: int = 2,
+        headers: bool = True,
     ) -> None:
+        """``headers``: give each chunk its document's header (off: the text alone)."""
         # The budget leaves room for the special tokens ([CLS], [SEP]) the model adds.
         self.budget = max(8, min(chunk_size, max_tokens - special_tokens))
+        self._room = max(8, max_tokens - special_tokens)  # what the model reads, in all
+        self._overlap = chunk_overlap
+        self.headers = headers
         self._count = count_tokens
         # piece -> tokens, for the text being split (threads may share it: a count is a count)
         self._counted: dict[str, int] = {}
         self._special = special_tokens
-        self._splitter = RecursiveCharacterTextSplitter(
-            separators=SEPARATORS,
-            chunk_size=self.budget,
-            chunk_overlap=min(chunk_overlap, self.budget // 2),
-            length_function=self._length,
-            keep_separator="end",
-            strip_whitespace=True,
-        )
+        self._splitters: dict[int, RecursiveCharacterTextSplitter] = {}
+        self._splitter = self._splitter_for(self.budget)
+
+    def _splitter_for(self, budget: int) -> RecursiveCharacterTextSplitter:
+        splitter = self._splitters.get(budget)
+        if splitter is None:
+            splitter = self._splitters[budget] = RecursiveCharacterTextSplitter(
+                separators=SEPARATORS,
+                chunk_size=budget,
+                chunk_overlap=min(self._overlap, budget // 2),
+                length_function=self._length,
+                keep_separator="end",
+                strip_whitespace=True,
+            )
+        return splitter
 
     def _length(self, text: str) -> int:
         # The splitter measures each piece up to three times (to sort it, to merge it, to drop
@@ -61,27 +83,46 @@ class Chunker:
             tokens = self._counted[text] = max(0, self._count(text) - self._special)
         return tokens
 
-    def split_text(self, text: str) -> list[str]:
+    def split_text(self, text: str, budget: int | None = None) -> list[str]:
+        """``text`` in pieces of at most ``budget`` tokens (default: the chunk size)."""
+        budget = self.budget if budget is None else max(8, min(budget, self.budget))
         try:
-            pieces = [p for p in self._splitter.split_text(text) if p.strip()]
-            return [q for p in pieces for q in self._enforce_budget(p)]
+            pieces = [p for p in self._splitter_for(budget).split_text(text) if p.strip()]
+            return [q for p in pieces for q in self._enforce_budget(p, budget)]
         finally:
             self._counted.clear()
 
-    def _enforce_budget(self, piece: str) -> list[str]:
+    def _enforce_budget(self, piece: str, budget: int) -> list[str]:
         """A last guard: halve any piece the splitter could not bring under the budget."""
-        if self._length(piece) <= self.budget or len(piece) < 2:
+        if self._length(piece) <= budget or len(piece) < 2:
             return [piece]
         middle = len(piece) // 2
-        return self._enforce_budget(piece[:middle]) + self._enforce_budget(piece[middle:])
+        return (self._enforce_budget(piece[:middle], budget)
+                + self._enforce_budget(piece[middle:], budget))
+
+    def header_for(self, docs: Sequence[Document]) -> str:
+        """The header of the file ``docs`` come from ("" with headers off or no documents)."""
+        if not self.headers or not docs:
+            return ""
+        header = document_header(docs[0].source, docs)
+        # a header never takes more than a third of what the model reads
+        while header and self._count(header) - self._special > self._room // 3:
+            header = header.rsplit(" ", 1)[0] if " " in header else ""
+        return header
 
     def chunk_documents(
-        self, docs: Sequence[Document], *, root: str, content_hash: str
+        self, docs: Sequence[Document], *, root: str, content_hash: str,
+        context: str | None = None,
     ) -> list[Chunk]:
+        """The chunks of one file's documents; ``context``: its header (default: built from
+        the documents, see ``header_for``)."""
+        header = self.header_for(docs) if context is None else context
+        # the header, a line break and the chunk must fit what the model reads
+        budget = self._room - (self._count(header) - self._special + 1 if header else 0)
         chunks: list[Chunk] = []
         for doc in docs:
-            for piece in self.split_text(doc.text):
-                digest = text_hash(piece)
+            for piece in self.split_text(doc.text, budget):
+                digest = text_hash(f"{header}\n{piece}" if header else piece)
                 index = len(chunks)
                 chunks.append(
                     Chunk(
@@ -94,6 +135,7 @@ class Chunker:
                         content_hash=content_hash,
                         chunk_hash=digest,
                         root=root,
+                        context=header,
                     )
                 )
         return chunks

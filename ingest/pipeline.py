@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
-from ingest.chunking import Chunker
+from ingest.chunking import CHUNKS_VERSION, Chunker
 from ingest.journal import Journal
 from ingest.loaders import LOADERS_VERSION
 from ingest.manifest import FileRecord, Manifest
@@ -154,7 +154,7 @@ class IngestPipeline:
         twins: dict[str, list[Planned]] = {}
         seen = planner.not_walked(found, known)
         if not dry_run:
-            force = set(force) | self._lost(root, known)
+            force = set(force) | self._lost(root, known) | self._rechunk(root, known)
         for path in paths:
             source = path.relative_to(folder).as_posix()
             seen.add(source)
@@ -191,12 +191,28 @@ class IngestPipeline:
         if not dry_run:
             self.manifest.set_meta(f"loaders:{root}", LOADERS_VERSION)
             self.manifest.set_meta(f"ocr:{root}", self._ocr_mode())
+            self.manifest.set_meta(f"chunks:{root}", self._chunks_version())
         if not dry_run and (report.indexed or report.updated or report.removed
                             or report.repointed):
             self._changed()
         run.announce("")
         report.seconds = time.perf_counter() - start
         return report
+
+    def _chunks_version(self) -> str:
+        return f"{CHUNKS_VERSION}{'' if self.chunker.headers else '-noheaders'}"
+
+    def _rechunk(self, root: str, known: Mapping[str, FileRecord]) -> set[str]:
+        """Every indexed file of ``root`` when its chunks were built by an older chunker
+        (``CHUNKS_VERSION``): each is read, chunked and embedded once more. A run stopped
+        half-way repeats this, but embeds again only the texts not already stored."""
+        if not known or self.manifest.meta(f"chunks:{root}") == self._chunks_version():
+            return set()
+        redo = {source for source, rec in known.items() if rec.status == "indexed"}
+        if redo:
+            log.info("chunks of %d files in %s were built by an older chunker: indexing them "
+                     "again", len(redo), root)
+        return redo
 
     def _ocr_mode(self) -> str:
         return "auto" if self.loaders.ocr else "off"

@@ -124,7 +124,8 @@ class Run:
                       page=int(meta["page"]) if meta.get("page") is not None else None,
                       heading=str(meta.get("heading", "")),
                       chunk_index=int(meta.get("chunk_index", n)), content_hash=f.digest,
-                      chunk_hash=str(meta["chunk_hash"]), root=self.root)
+                      chunk_hash=str(meta["chunk_hash"]), root=self.root,
+                      context=str(meta.get("context", "")))
                 for n, (_, text, meta, _) in enumerate(records)
             ]
             vectors = np.stack([vec for *_, vec in records]).astype(np.float32)
@@ -190,7 +191,7 @@ class Run:
         texts: dict[str, str] = {}
         for item in self.pending:
             for i in item.todo:
-                texts.setdefault(item.chunks[i].chunk_hash, item.chunks[i].text)
+                texts.setdefault(item.chunks[i].chunk_hash, item.chunks[i].embed_text)
         if texts:
             embedded = self.embedder.embed_documents(list(texts.values()))
             by_hash = dict(zip(texts, embedded, strict=True))

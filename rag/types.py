@@ -35,8 +35,16 @@ class Chunk:
     heading: str
     chunk_index: int
     content_hash: str  # of the source file's bytes
-    chunk_hash: str  # of this chunk's text
+    chunk_hash: str  # of what is embedded (``embed_text``)
     root: str = ""  # the ingested folder (absolute); sources are relative to it
+    # What names the chunk's document (ingest/identity.py): embedded and indexed with the
+    # text, never shown as part of it.
+    context: str = ""
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded: the document's header, then the text."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
 
     def metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
@@ -49,6 +57,8 @@ class Chunk:
         }
         if self.page is not None:  # Chroma metadata values cannot be None
             meta["page"] = self.page
+        if self.context:
+            meta["context"] = self.context
         return meta
 
 

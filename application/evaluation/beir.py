@@ -119,9 +119,12 @@ def _build_index(
     pending = []
     for n, (doc_id, text) in enumerate(dataset.corpus.items(), start=1):
         doc = Document(text=text, source=doc_id, heading=titles.get(doc_id, ""))
-        pending.extend(chunker.chunk_documents([doc], root="beir", content_hash=text_hash(text)))
+        # No document header (ingest/identity.py): a corpus document is no file, its id no
+        # name, and its title is already its heading and first line.
+        pending.extend(chunker.chunk_documents([doc], root="beir", content_hash=text_hash(text),
+                                               context=""))
         if len(pending) >= _UPSERT_BATCH or n == total:
-            vectors = cached.embed_documents([c.text for c in pending])
+            vectors = cached.embed_documents([c.embed_text for c in pending])
             store.upsert(pending, vectors)
             pending = []
             if progress:

@@ -42,8 +42,58 @@ def test_ids_are_deterministic_and_carry_metadata() -> None:
     assert first[0].metadata() == {
         "source": "dir/a.pdf", "root": "/r", "heading": "H", "chunk_index": 0,
         "content_hash": "h", "chunk_hash": first[0].chunk_hash, "page": 2,
+        "context": "a | H",  # the document's header: file name and title
     }
     assert chunk_id("/r", "dir/a.pdf", 0, "abc") != chunk_id("/other", "dir/a.pdf", 0, "abc")
+
+
+FILING = """UNITED STATES
+SECURITIES AND EXCHANGE COMMISSION
+FORM 10-Q
+(Mark One)
+QUARTERLY REPORT PURSUANT TO SECTION 13 OR 15(d) OF THE SECURITIES EXCHANGE ACT OF 1934
+For the quarterly period ended July 1, 2023
+Commission File Number: 001-36743
+Apple Inc.
+(Exact name of Registrant as specified in its charter)
+"""
+
+
+def test_every_chunk_of_a_filing_names_its_company_and_period_but_shows_its_own_text() -> None:
+    chunker = Chunker(words, chunk_size=40, chunk_overlap=0, max_tokens=256)
+    docs = [Document(FILING, "10q/2023 Q3 AAPL.pdf", page=1),
+            Document("Gross margin was 44.5 percent. " * 60, "10q/2023 Q3 AAPL.pdf", page=2)]
+    chunks = chunker.chunk_documents(docs, root="/r", content_hash="h")
+    header = ("2023 Q3 AAPL | Apple Inc. | Form 10-Q | "
+              "for the quarterly period ended July 1, 2023")
+    assert len(chunks) > 3 and {c.context for c in chunks} == {header}
+    late = chunks[-1]
+    assert late.page == 2 and "Apple" not in late.text and "Gross margin" in late.text
+    assert late.embed_text == f"{header}\n{late.text}" and late.metadata()["context"] == header
+
+
+def test_a_report_is_named_by_its_first_lines_without_page_furniture() -> None:
+    docs = [Document("Page 1 of 4\nNational Transportation Safety Board\nAviation Accident "
+                     "Final Report\nLocation: Belen, NM", "ntsb/20080102X00005.pdf", page=1)]
+    header = Chunker(words, chunk_size=40, chunk_overlap=0, max_tokens=256).header_for(docs)
+    assert header.startswith("20080102X00005 | National Transportation Safety Board Aviation "
+                             "Accident Final Report")
+
+
+def test_header_and_chunk_together_fit_what_the_model_reads() -> None:
+    chunker = Chunker(words, chunk_size=200, chunk_overlap=0, max_tokens=64)
+    docs = [Document("Annual Report of the Example Company\n" + "figures and notes " * 300,
+                     "report.txt")]
+    chunks = chunker.chunk_documents(docs, root="/r", content_hash="h")
+    assert chunks[0].context.startswith("report | Annual Report")
+    assert all(words(c.embed_text) <= 64 for c in chunks)
+
+
+def test_headers_off_chunks_the_text_alone() -> None:
+    chunker = Chunker(words, chunk_size=20, chunk_overlap=0, max_tokens=256, headers=False)
+    docs = [Document(FILING, "2023 Q3 AAPL.pdf", page=1)]
+    chunks = chunker.chunk_documents(docs, root="/r", content_hash="h")
+    assert all(c.context == "" and c.embed_text == c.text for c in chunks)
 
 
 @pytest.mark.slow

@@ -77,7 +77,7 @@ def test_changed_file_embeds_only_its_new_chunks(app: App, folder: Path) -> None
     report = app.pipeline.sync(folder)
     assert report.updated == ["vectors.md"] and report.unchanged == ["notes.txt"]
     assert embedder.documents_embedded - before == report.embedded == 1
-    assert embedder.embedded_texts[-1] == new
+    assert embedder.embedded_texts[-1] == f"vectors\n{new}"  # the file's header, the text
     assert _texts(app, "vectors.md") == sorted(changed)  # the old paragraph's chunk is gone
     assert app.store.count() == len(changed) + 1
 
