@@ -56,7 +56,7 @@ def _actions(store: ConversationStore, conv: Conversation) -> None:
         with st.form(key=f"rename_form_{conv.id}", border=False):
             title = st.text_input("Title", value=conv.title, key=f"rename_{conv.id}",
                                   max_chars=200)
-            if st.form_submit_button("Rename", icon=":material/edit:"):
+            if st.form_submit_button("Rename", icon=":material/edit:", width="stretch"):
                 try:
                     store.rename(conv.id, title)
                 except ValueError as exc:
@@ -93,12 +93,18 @@ def conversation_panel(store: ConversationStore) -> None:
         if conv.id == confirming:
             _confirm_delete(store, conv)
             continue
-        left, right = st.columns([6, 1], vertical_alignment="center", gap="small")
-        if left.button(escape_markdown(conv.title), key=f"open_{conv.id}",
-                       type="secondary" if conv.id == current else "tertiary",
-                       help=time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.updated_at)),
-                       width="stretch"):
-            _open(conv.id)
-            st.rerun()
-        with right:
-            _actions(store, conv)
+        with st.container(key=f"conversation_row_{conv.id}"):
+            _row(store, conv, current)
+
+
+def _row(store: ConversationStore, conv: Conversation, current: str | None) -> None:
+    """The title (a click opens the conversation) and its menu."""
+    left, right = st.columns([6, 1], vertical_alignment="center", gap="small")
+    if left.button(escape_markdown(conv.title), key=f"open_{conv.id}",
+                   type="secondary" if conv.id == current else "tertiary",
+                   help=time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.updated_at)),
+                   width="stretch"):
+        _open(conv.id)
+        st.rerun()
+    with right:
+        _actions(store, conv)

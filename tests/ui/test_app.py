@@ -216,12 +216,12 @@ def test_status_page_shows_backend_index_and_versions(open_app: OpenApp, data_di
     assert metrics["Chunks"] == str(chunks) and chunks > 0
     assert metrics["Chroma"] == "embedded"
     assert str(data_dir.resolve()) in _text(at.main)
-    settings = at.dataframe[0].value.set_index("Variable")
-    assert settings.loc["RAG_LOCAL_CONTEXT_TOKENS", "Value"] == "700"  # a default, as is
-    assert settings.loc["RAG_DATA_DIR", "Value"] == f"{data_dir}  (set)"  # from the environment
+    settings = at.table[0].value.set_index("Variable")  # Markdown cells: values as code
+    assert settings.loc["RAG_LOCAL_CONTEXT_TOKENS", "Value"] == "`700`"  # a default, as is
+    assert settings.loc["RAG_DATA_DIR", "Value"] == f"`{data_dir}` (set)"  # from the environment
     assert "Ollama server URL" in settings.loc["RAG_OLLAMA_HOST", "What"]
     assert len(settings) == len(Settings.model_fields)
-    versions = at.dataframe[1].value
+    versions = at.dataframe[0].value
     assert {"python", "chromadb", "sentence-transformers", "streamlit", "llama-cpp-python"} <= set(
         versions["Component"]
     )

@@ -25,16 +25,25 @@ def package_version(name: str) -> str:
         return "not installed"
 
 
+def literal(value: str) -> str:
+    """A value as Markdown that shows it as it is: a code span (a table cell is Markdown)."""
+    if not value:
+        return ""
+    if "`" in value:
+        return escape_markdown(value)
+    return f"`{value}`"
+
+
 def settings_rows(settings: Settings) -> list[dict[str, str]]:
-    """Every setting: its variable, its value in effect (marked when not the default), what
-    it does."""
+    """Every setting, as Markdown cells: its variable, its value in effect (marked when not the
+    default), what it does."""
     rows = []
     for name, field in type(settings).model_fields.items():
         value = getattr(settings, name)
         shown = "" if value is None else str(value)
         rows.append({
             "Variable": f"RAG_{name.upper()}",
-            "Value": shown + ("" if value == field.default else "  (set)"),
+            "Value": literal(shown) + ("" if value == field.default else " (set)"),
             "What": field.description or "",
         })
     return rows
@@ -94,7 +103,9 @@ def main() -> None:
     st.subheader("Settings")
     st.caption("In effect for this app, read once at start from `RAG_*` environment variables "
                "and `.env` (`.env.example` lists them all). Change them there and restart.")
-    st.dataframe(settings_rows(s), hide_index=True, width="stretch")
+    # A static table: every value and description in full, wrapped (a data frame cut them
+    # off at the column's width)
+    st.table(settings_rows(s), hide_index=True)
 
     st.subheader("Versions")
     rows = [{"Component": "python", "Version": platform.python_version()}]
