@@ -62,7 +62,8 @@ def serve(data_dir: Path, tmp_path: Path) -> Iterator[Serve]:
                     "the browser tests; .ci/run does")
     pytest.importorskip("playwright.sync_api", reason="playwright is a dev extra: "
                         "pip install -e '.[dev]'")
-    # The project's Streamlit config (light theme, minimal toolbar), without the checkout's .env.
+    # The project's Streamlit config (theme as the browser prefers, minimal toolbar), without
+    # the checkout's .env.
     shutil.copytree(ROOT / ".streamlit", tmp_path / ".streamlit")
     started: list[tuple[subprocess.Popen[bytes], Any]] = []
 
