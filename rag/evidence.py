@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -148,11 +150,45 @@ class Scored:
 
 
 class EvidenceFinder:
-    """Scores the sentences of an answer's passages against its question."""
+    """Scores the sentences of an answer's passages against its question.
 
-    def __init__(self, embedder: Embedder, analyzer: Analyzer | None = None) -> None:
+    Each sentence is embedded on its own (a batch of one), not with the other sentences of the
+    passages: the int8 model quantises each batch's activations with one scale, so a sentence
+    padded beside a long table row came out with a vector up to 0.03 of cosine away from its
+    own (docs/performance.md). Alone, its vector depends on its text only, no padding is
+    computed (the passages' 25-45 sentences were padded to their longest, 2.5 times the
+    tokens), and it is kept: the vectors of the last ``cache_size`` sentences are reused by
+    the next question on the same passages and by the check of a generated answer.
+    """
+
+    def __init__(self, embedder: Embedder, analyzer: Analyzer | None = None,
+                 cache_size: int = 4096) -> None:
         self.embedder = embedder
         self.analyzer = analyzer or Analyzer()
+        self.cache_size = cache_size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # the UI answers several sessions from one process
+
+    def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of ``texts`` embedded as passages, each on its own (see the class)."""
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for text in texts:
+                vector = self._vectors.get(text)
+                if vector is not None:
+                    self._vectors.move_to_end(text)
+                    found[text] = vector
+        for text in dict.fromkeys(t for t in texts if t not in found):
+            found[text] = _unit(self.embedder.embed_documents([text]))[0]
+        with self._lock:
+            for text, vector in found.items():
+                self._vectors[text] = vector
+                self._vectors.move_to_end(text)
+            while len(self._vectors) > self.cache_size:
+                self._vectors.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        return np.stack([found[t] for t in texts])
 
     # --- scoring ------------------------------------------------------------------------------
 
@@ -163,7 +199,7 @@ class EvidenceFinder:
         spans = [(i, sp) for i, s in enumerate(sources) for sp in split_sentences(s.chunk.text)]
         if not spans or not questions:
             return []
-        vectors = _unit(self.embedder.embed_documents([sp.text for _, sp in spans]))
+        vectors = self.sentence_vectors([sp.text for _, sp in spans])
         terms = [set(self.analyzer.terms(sp.text)) for _, sp in spans]
         best: list[Scored] = []
         for q in questions:
@@ -259,8 +295,8 @@ class EvidenceFinder:
             return [AnswerSentence(c.text, tuple(sorted(cited_numbers(c.text))), False)
                     for c in claims], list(sources)
         texts = [_CITATION.sub("", c.text) for c in claims]
-        a = _unit(self.embedder.embed_documents(texts))
-        p = _unit(self.embedder.embed_documents([sp.text for _, sp in passage]))
+        a = self.sentence_vectors(texts)
+        p = self.sentence_vectors([sp.text for _, sp in passage])
         sims = a @ p.T
         p_terms = [set(self.analyzer.terms(sp.text)) for _, sp in passage]
         any_cited = bool(cited_numbers(answer))
