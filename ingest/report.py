@@ -48,7 +48,7 @@ class IngestReport:
             f"{self.files} files: {verb} {len(self.indexed)}, updated {len(self.updated)}, "
             f"unchanged {len(self.unchanged)}, removed {len(self.removed)}, "
             f"skipped {len(self.skipped)}, failed {len(self.failed)}; {self.pages} pages"
-            f"{f' ({self.ocr_pages} pages OCRed)' if self.ocr_pages else ''}, "
+            f"{f' ({self.ocr_pages} {_pages(self.ocr_pages)} OCRed)' if self.ocr_pages else ''}, "
             f"{self.chunks} chunks, {self.embedded} embedded; {self.seconds:.1f} s"
         )
 
@@ -82,6 +82,10 @@ class IngestReport:
 
 
 _INDENT = 21  # where a row's detail starts: "  " + 10 + " " + 6 + "  "
+
+
+def _pages(n: int) -> str:
+    return "page" if n == 1 else "pages"
 
 
 def _names(items: list[str], width: int) -> list[str]:
