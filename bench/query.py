@@ -56,7 +56,7 @@ KNOWLEDGE_BASE = ROOT / "knowledge_base"
 DOCUGAMI = ROOT.parent / "shared" / "data" / "docugami" / "sec-10-q" / "data" / "v1"
 MODES = ("dense", "lexical", "hybrid")
 STAGES = ("embed", "dense", "lexical", "fetch")
-BUILD_FORMAT = 1  # bump when the replication changes, so cached indexes are rebuilt
+BUILD_FORMAT = 2  # bump when the replication changes, so cached indexes are rebuilt
 
 # Questions a reader of knowledge_base/ asks (the current-size index).
 KB_QUESTIONS = [
@@ -129,7 +129,8 @@ def vary_text(text: str, rng: np.random.Generator) -> str:
 
 
 def replicate(base_dir: Path, target_dir: Path, n: int, model_cache: Path,
-              noise: float = 0.01, batch: int = 5000) -> dict[str, Any]:
+              noise: float = 0.01, batch: int = 5000,
+              sync_threshold: int = 250_000) -> dict[str, Any]:
     """Write ``n`` chunks into a fresh collection: the base's chunks, then varied copies."""
     from application.factory import build_store
     from rag.types import Chunk
@@ -141,6 +142,16 @@ def replicate(base_dir: Path, target_dir: Path, n: int, model_cache: Path,
     embedder_id = base.embedder_id() or ""
     vectors = np.stack([r[3] for r in records]).astype(np.float32)
     target = build_store(settings_for(target_dir, model_cache))
+    # Chroma writes its whole HNSW index to disk every ``sync_threshold`` (default 1,000) added
+    # vectors: at a million chunks that is a thousand writes of up to 1.5 GB, and the build
+    # slowed from 400 to 80 chunks a second by 25,000. The collection is created first with a
+    # threshold of 250,000 (writes at 250k, 500k, 750k, 1M); the search settings are Chroma's
+    # defaults (ef_search 100, M 16, ef_construction 100), as in the app.
+    target._client.get_or_create_collection(  # a bench-only setting
+        target.collection_name,
+        metadata={"hnsw:space": "cosine", "embedder": embedder_id, "dimension": vectors.shape[1]},
+        configuration={"hnsw": {"space": "cosine", "sync_threshold": sync_threshold}},
+    )
     target.open_for_writing(embedder_id, vectors.shape[1])
     rng = np.random.default_rng(0)
     started = time.perf_counter()
@@ -220,6 +231,103 @@ def cached_index(args: argparse.Namespace) -> tuple[Path, dict[str, Any], list[s
     info["built_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     marker.write_text(json.dumps(info, indent=1))
     return target / "data", info, questions
+
+
+# --- BM25 alone at sizes Chroma cannot be built to here --------------------------------------
+
+
+class SyntheticStore:
+    """What ``LexicalIndex`` reads of a store, for ``n`` chunks replicated from ``records`` as
+    ``replicate`` makes them (copies with a tenth of the words dropped and half of the numbers
+    changed, under their own ids and sources), streamed, never written to Chroma."""
+
+    def __init__(self, records: list[tuple[str, str, dict[str, Any], Any]], n: int) -> None:
+        self.records, self.n = records, n
+
+    def collection_id(self) -> str:
+        return "synthetic"
+
+    def generation(self) -> str:
+        return f"n{self.n}"
+
+    def count(self) -> int:
+        return self.n
+
+    def iter_all(self, *, embeddings: bool = False, page_size: int = 2000) -> Any:
+        rng = np.random.default_rng(0)
+        written, copy = 0, 0
+        while written < self.n:
+            take = min(len(self.records), self.n - written)
+            for cid, text, meta, _ in self.records[:take]:
+                if copy:
+                    yield (f"{cid}~{copy}", vary_text(text, rng),
+                           {**meta, "source": f"copy-{copy:03d}/{meta['source']}"}, None)
+                else:
+                    yield cid, text, meta, None
+            written += take
+            copy += 1
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024.0, 1)
+    return 0.0
+
+
+def lexical_only(args: argparse.Namespace) -> dict[str, Any]:
+    """BM25 (``LexicalIndex``) at ``args.lexical_only`` chunks: build time, peak memory and
+    disk, then ``search`` latency for docugami's questions at the hybrid pool (candidates),
+    against bm25s's own ``get_scores`` on the same index (what ``search`` called before)."""
+    from application.factory import build_store
+    from rag.lexical import LexicalIndex
+
+    n = args.lexical_only
+    base_dir = args.cache / "base-sec10q" / "data"
+    if not (base_dir.parent / "ingested.json").is_file():
+        raise SystemExit(f"no base corpus in {base_dir}: run with --n first (it ingests it)")
+    settings = settings_for(base_dir, args.model_cache)
+    records = list(build_store(settings).iter_all())
+    store = SyntheticStore(records, n)
+    directory = args.cache / f"lexical-n{n}"
+    out: dict[str, Any] = {"chunks": n, "base_chunks": len(records), "dir": str(directory)}
+    started = time.perf_counter()
+    index = LexicalIndex(directory, store)  # type: ignore[arg-type]
+    index.ensure_current()
+    out["open_or_build_s"] = round(time.perf_counter() - started, 1)
+    out["built_now"] = index.rebuilds == 1
+    out["peak_rss_mb"] = peak_rss_mb()["self"]
+    out["rss_after_open_mb"] = rss_mb()
+    out["disk_mb"] = round(sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+                           / 2**20, 1)
+    out["nnz"] = len(index._bm25.scores["data"])
+    out["vocabulary"] = len(index._bm25.vocab_dict)
+    questions = args.queries or docugami_questions()
+    pool = settings.retrieval_candidates
+    for q in questions[: args.warmup]:
+        index.search(q, pool)
+    new, old = [], []
+    bm25 = index._bm25
+    for i in range(max(args.samples, len(questions))):
+        q = questions[i % len(questions)]
+        t0 = time.perf_counter()
+        index.search(q, pool)
+        new.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()  # before: bm25s's get_scores (np.add.at), then the same top-k
+        terms = [t for t in index.analyzer.terms(q) if t in bm25.vocab_dict]
+        if terms:
+            scores = np.asarray(bm25.get_scores(terms), dtype=np.float32)
+            hits = np.flatnonzero(scores > 0)
+            k = min(pool, hits.size)
+            if k:
+                top = hits[np.argpartition(-scores[hits], k - 1)[:k]]
+                top = top[np.argsort(-scores[top], kind="stable")]
+        old.append(time.perf_counter() - t0)
+    out["search"] = percentiles(new)
+    out["search_bm25s_get_scores"] = percentiles(old)
+    out["rss_after_queries_mb"] = rss_mb()
+    out["peak_rss_mb_after_queries"] = peak_rss_mb()["self"]
+    return out
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -387,8 +495,16 @@ def main() -> int:
     ap.add_argument("--rebuild", action="store_true", help="build the cached indexes again")
     ap.add_argument("--store-only", action="store_true",
                     help="build the big index's Chroma collection and stop (BM25 on a later run)")
+    ap.add_argument("--lexical-only", type=int, default=0, metavar="N",
+                    help="only BM25, at N replicated chunks never written to Chroma (build, "
+                    "memory, disk, search latency); needs the base corpus of a --n run")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.lexical_only:
+        lex = {"benchmark": "bench/query.py --lexical-only", "machine": machine(),
+               **lexical_only(args), "versions": versions()}
+        print(json.dumps(lex, indent=1))
+        return 0
     result = run(args)
     print(json.dumps(result, indent=1) if args.json else table(result))
     return 0

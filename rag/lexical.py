@@ -320,7 +320,7 @@ class LexicalIndex:
         terms = [vocab[t] for t in self.analyzer.terms(query) if t in vocab]
         if not terms:
             return []
-        scores = _scores(self._bm25.scores, terms)
+        scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
         if source_filter is not None:
             mask = np.fromiter((source_filter(s) for s in self._sources), dtype=bool,
                                count=len(self._sources))
@@ -333,16 +333,3 @@ class LexicalIndex:
         top = hits[np.argpartition(-scores[hits], k - 1)[:k]]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [LexicalHit(self._ids[i], self._sources[i], float(scores[i])) for i in top]
-
-
-def _scores(index: dict[str, Any], terms: list[int]) -> np.ndarray:
-    """Every document's BM25 score for the query terms (ids, repeats counted): the sum of the
-    terms' columns, added term by term in float32 as ``bm25s.BM25.get_scores`` does, with one
-    vectorised add per column (a document is at most once in a column) instead of its
-    ``np.add.at``, several times slower on the long columns of a large index."""
-    data, indices, indptr = index["data"], index["indices"], index["indptr"]
-    scores = np.zeros(int(index["num_docs"]), dtype=np.float32)
-    for term in terms:
-        start, end = int(indptr[term]), int(indptr[term + 1])
-        scores[indices[start:end]] += data[start:end]
-    return scores

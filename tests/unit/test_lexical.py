@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rag.lexical as lexical
-from rag.lexical import BM25Params, _neighbours, _scores, _windowed, bm25_matrix
+from rag.lexical import BM25Params, _neighbours, _windowed, bm25_matrix
 
 
 def _corpus(seed: int) -> tuple[list[list[str]], dict[tuple[str, str, int], int]]:
@@ -42,8 +42,11 @@ def test_bm25_matrix_scores_every_query_as_bm25s_does(window: int,
     for terms in own:
         flat.extend([vocab.setdefault(t, len(vocab)) for t in terms])
         ends.append(len(flat))
-    built = bm25_matrix(np.frombuffer(flat, dtype=np.int32), np.frombuffer(ends, dtype=np.int64),
-                        _neighbours(at, len(own), window), vocab, params)
+    built = bm25s.BM25(k1=params.k1, b=params.b, method="lucene")
+    built.scores = bm25_matrix(np.frombuffer(flat, dtype=np.int32),
+                               np.frombuffer(ends, dtype=np.int64),
+                               _neighbours(at, len(own), window), vocab, params)
+    built.nonoccurrence_array = None
 
     assert set(vocab) == set(reference.vocab_dict) - {""}
     rng = random.Random(7)
@@ -51,5 +54,5 @@ def test_bm25_matrix_scores_every_query_as_bm25s_does(window: int,
         query = rng.sample(sorted(vocab), rng.randint(1, 6))
         query += query[:1]  # a repeated term counts twice, in both
         expected = reference.get_scores(query)
-        got = _scores(built, [vocab[t] for t in query])
+        got = built.get_scores([vocab[t] for t in query])
         assert np.array_equal(got, expected)  # bit for bit: same ranking, same ties
