@@ -6,7 +6,8 @@ Chunks are at most ``chunk_size`` tokens and never longer than what the embeddin
 Each chunk of a file carries its document's header (``ingest/identity.py``) as its
 ``context``: embedded and indexed with the text, which stays the document's own. The header
 counts against what the model reads: when chunk and header would not fit, the file's chunks are
-made smaller. ``CHUNKS_VERSION`` names what chunks are built from a file: when it changes, a
+made smaller. A chunk that starts inside a table (``ingest/tables.py``), below its column
+headers, also carries those headers in its context, as much of them as fits. ``CHUNKS_VERSION`` names what chunks are built from a file: when it changes, a
 sync indexes every file once again (``IngestPipeline``).
 """
 
@@ -18,10 +19,11 @@ from collections.abc import Callable, Sequence
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from ingest.identity import document_header
+from ingest.tables import tables
 from rag.types import Chunk, Document
 
 # Bump when the chunks built from the same file change (texts, headers, metadata).
-CHUNKS_VERSION = "2"
+CHUNKS_VERSION = "3"
 
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
 
@@ -118,11 +120,20 @@ class Chunker:
         the documents, see ``header_for``)."""
         header = self.header_for(docs) if context is None else context
         # the header, a line break and the chunk must fit what the model reads
-        budget = self._room - (self._count(header) - self._special + 1 if header else 0)
+        header_tokens = self._count(header) - self._special + 1 if header else 0
+        budget = self._room - header_tokens
         chunks: list[Chunk] = []
         for doc in docs:
+            found = tables(doc.text) if self.headers and context is None else []
+            at = 0
             for piece in self.split_text(doc.text, budget):
-                digest = text_hash(f"{header}\n{piece}" if header else piece)
+                start = doc.text.find(piece, at)
+                at = start + 1 if start >= 0 else at
+                ctx = header
+                table = next((t for t in found if t.start < start < t.end), None)
+                if table is not None:  # a chunk inside a table, below its column headers
+                    ctx = self._with_table(header, header_tokens, table.header, piece)
+                digest = text_hash(f"{ctx}\n{piece}" if ctx else piece)
                 index = len(chunks)
                 chunks.append(
                     Chunk(
@@ -135,7 +146,18 @@ class Chunker:
                         content_hash=content_hash,
                         chunk_hash=digest,
                         root=root,
-                        context=header,
+                        context=ctx,
                     )
                 )
         return chunks
+
+    def _with_table(self, header: str, header_tokens: int, table: str, piece: str) -> str:
+        """The document's header and as much of the table's (its last words: the column
+        headings) as fits beside ``piece`` in what the model reads."""
+        room = self._room - header_tokens - max(0, self._count(piece) - self._special) - 1
+        words = table.split()
+        while words and self._count(" ".join(words)) - self._special > room:
+            words = words[max(1, len(words) // 4):]
+        if not words:
+            return header
+        return f"{header}\n{' '.join(words)}" if header else " ".join(words)

@@ -114,3 +114,59 @@ def test_token_counts_are_the_tokenizers_own_past_the_models_length(embedder) ->
     assert expected > 2 * embedder.max_tokens
     assert embedder.count_tokens(text) == expected
     assert embedder.count_tokens("hi") == len(embedder.tokenizer("hi")["input_ids"]) == 3
+
+
+STATEMENT = """CONDENSED CONSOLIDATED STATEMENTS OF OPERATIONS (Unaudited)
+(In millions, except number of shares which are reflected in thousands and per share amounts)
+Three Months Ended Nine Months Ended
+July 1,
+2023
+June 25,
+2022
+July 1,
+2023
+June 25,
+2022
+Net sales:
+Products $ 60,584 $ 63,355 $ 230,901 $ 245,241
+Services 21,213 19,604 62,886 58,941
+Total net sales 81,797 82,959 293,787 304,182
+Cost of sales:
+Products 39,136 41,485 146,696 155,084
+Services 6,248 5,589 18,370 16,411
+Total cost of sales 45,384 47,074 165,066 171,495
+Gross margin 36,413 35,885 128,721 132,687
+Research and development 7,442 6,797 22,608 19,490
+Selling, general and administrative 5,973 6,012 18,781 18,654
+Total operating expenses 13,415 12,809 41,389 38,144
+Operating income 22,998 23,076 87,332 94,543
+See accompanying Notes to Condensed Consolidated Financial Statements.
+"""
+
+
+def test_rows_far_below_a_tables_column_headers_are_read_with_them() -> None:
+    chunker = Chunker(words, chunk_size=30, chunk_overlap=0, max_tokens=256)
+    docs = [Document("Apple Inc.\nQuarterly Report", "2023 Q3 AAPL.pdf", page=1),
+            Document(STATEMENT, "2023 Q3 AAPL.pdf", page=4)]
+    chunks = chunker.chunk_documents(docs, root="/r", content_hash="h")
+    late = next(c for c in chunks if "Research and development 7,442" in c.text)
+    assert "Three Months" not in late.text  # the headers stand far above this row...
+    header, table = late.context.split("\n")  # ...and go with it into the embedding and BM25
+    assert header == "2023 Q3 AAPL | Apple Inc. Quarterly Report"
+    assert table.startswith("CONDENSED CONSOLIDATED STATEMENTS OF OPERATIONS (Unaudited) "
+                            "Three Months Ended Nine Months Ended July 1, 2023 June 25, 2022")
+    assert "In millions" not in table
+    top = next(c for c in chunks if c.page == 4)
+    assert top.context == header and top.text.startswith("CONDENSED")
+    page = "".join(c.text for c in chunks if c.page == 4)
+    assert page.replace("\n", "") == STATEMENT.replace("\n", "")  # the text is the page's own
+
+
+def test_figures_in_a_sentence_are_no_table() -> None:
+    chunker = Chunker(words, chunk_size=12, chunk_overlap=0, max_tokens=256)
+    text = ("Revenue rose in the quarter\nto 81,797 from 82,959\nas the notes explain in "
+            "detail below for every segment and region.\n" * 4)
+    chunks = chunker.chunk_documents([Document(text, "note.pdf", page=1)], root="/r",
+                                     content_hash="h")
+    assert len(chunks) > 2 and len({c.context for c in chunks}) == 1  # the header alone
+    assert "\n" not in chunks[-1].context
