@@ -1,7 +1,11 @@
-"""Library page: upload documents, see what is indexed, delete a document, re-sync a folder.
+"""Library page: choose, create or delete a collection (knowledge base); upload documents into
+it, see what is indexed, delete a document (after a confirmation), inspect a document's chunks
+as the index holds them, re-sync a folder.
 
-Uploads are saved (sanitised names, bounded size, known types) into ``DATA_DIR/uploads``,
-which is then synced like any folder (``app.pipeline.sync``); the table comes from the manifest.
+Uploads are saved (sanitised names, bounded size, known types) into the collection's upload
+folder (``DATA_DIR/uploads`` for the default one), which is then synced like any folder
+(``app.pipeline.sync``); the table comes from the manifest. A file that would be refused says
+why next to its name as soon as it is chosen.
 """
 
 from __future__ import annotations
@@ -16,11 +20,17 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from application.factory import App
 from ingest.lock import ingest_lock
 from rag.errors import RagError
-from rag.uploads import SavedUpload, UploadPolicy, UploadRejectedError, is_inside, save_upload
+from rag.uploads import (
+    SavedUpload,
+    UploadPolicy,
+    UploadRejectedError,
+    is_inside,
+    save_upload,
+    upload_problem,
+)
+from ui.collections import library_collection_bar, notify, show_notices
 from ui.render import escape_markdown, message_markdown
 from ui.state import get_app
-
-NOTICE = "library_notice"
 
 
 def accepted_suffixes() -> list[str]:
@@ -50,17 +60,6 @@ def sync_folder(app: App, folder: Path) -> str:
     return report.summary() + (f" Failed: {failed}" if failed else "")
 
 
-def notify(kind: str, text: str) -> None:
-    st.session_state.setdefault(NOTICE, []).append((kind, text))
-
-
-def show_notices() -> None:
-    for kind, text in st.session_state.pop(NOTICE, []):
-        icon = {"success": ":material/check_circle:", "warning": ":material/warning:",
-                "error": ":material/error:"}[kind]
-        getattr(st, kind)(message_markdown(text), icon=icon)
-
-
 # --- upload --------------------------------------------------------------------------------------
 
 
@@ -68,12 +67,16 @@ def upload_section(app: App) -> None:
     s = app.settings
     suffixes = accepted_suffixes()
     key = f"uploader_{st.session_state.get('uploader_round', 0)}"
+    # No ``type=`` filter: the widget would refuse other files with only a red icon (the reason
+    # on hover); they are let through and the reason is written next to the name below.
     files = st.file_uploader(
-        "Add documents", type=[x.lstrip(".") for x in suffixes], accept_multiple_files=True,
-        key=key,
-        help=f"Up to {s.upload_max_mb:g} MB per file (RAG_UPLOAD_MAX_MB). Saved in "
-             f"{s.uploads_dir} and indexed.",
+        f"Add documents to {app.settings.collection}", accept_multiple_files=True, key=key,
+        help=f"{', '.join(suffixes)}; up to {s.upload_max_mb:g} MB per file "
+             f"(RAG_UPLOAD_MAX_MB). Saved in {s.uploads_dir} and indexed.",
     )
+    if not files:
+        return
+    files = [f for f in files if not rejected_upload(f, app)]
     if not files:
         return
     if not st.button(f"Add {len(files)} file{'s' * (len(files) != 1)} to the library",
@@ -82,6 +85,15 @@ def upload_section(app: App) -> None:
     add_uploads(app, files)
     st.session_state.uploader_round = st.session_state.get("uploader_round", 0) + 1
     st.rerun()
+
+
+def rejected_upload(f: UploadedFile, app: App) -> bool:
+    """Whether ``f`` would be refused; if so, the reason is shown under the uploader."""
+    policy = UploadPolicy.of(app.settings.upload_max_mb, accepted_suffixes())
+    problem = upload_problem(f.name, f.size, policy)
+    if problem:
+        st.error(message_markdown(f"Not added: {problem}"), icon=":material/block:")
+    return problem is not None
 
 
 def add_uploads(app: App, files: Sequence[UploadedFile]) -> None:
@@ -149,32 +161,112 @@ def documents_table(app: App) -> list[Any]:
     return records
 
 
+def is_upload(app: App, rec: Any) -> bool:
+    """Whether the document's file is one uploaded here (deleting it removes the file)."""
+    uploads = app.settings.uploads_dir
+    return Path(rec.root) == uploads.resolve() and is_inside(uploads, Path(rec.root) / rec.source)
+
+
+def _ask_delete() -> None:
+    st.session_state["delete_pending"] = st.session_state.get("delete_choice")
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop("delete_pending", None)
+
+
+def _delete(app: App, rec: Any) -> None:
+    """The confirmation's callback: it runs before the page does, so the table, the box and
+    the inspector are drawn without the document at once."""
+    st.session_state.pop("delete_pending", None)
+    st.session_state["delete_choice"] = None
+    try:
+        with ingest_lock(app.settings.data_dir, f"delete {rec.source}"):
+            removed_file = is_upload(app, rec)
+            if removed_file:
+                (Path(rec.root) / rec.source).unlink(missing_ok=True)
+            app.pipeline.delete_document(rec.root, rec.source)
+        note = ("" if removed_file else " Its file stays in its folder: ingesting that folder "
+                "again brings it back.")
+        notify("success", f"Deleted {rec.source} and its {len(rec.chunk_ids)} chunks.{note}")
+    except (RagError, OSError) as exc:
+        notify("error", f"Could not delete {rec.source}: {exc}")
+    finally:
+        app.pipeline.close()
+
+
 def delete_section(app: App, records: list[Any]) -> None:
     if not records:
         return
     labels = {f"{r.source}  ({folder_label(app, r.root)})": r for r in records}
+    if st.session_state.get("delete_choice") not in labels:
+        st.session_state["delete_choice"] = None  # deleted, or another collection's
     left, right = st.columns([4, 1], vertical_alignment="bottom")
     label = left.selectbox("Delete a document", list(labels), key="delete_choice", index=None,
                            placeholder="Choose a document…")
-    if right.button("Delete", key="delete_doc", icon=":material/delete:", disabled=label is None,
-                    width="stretch") and label is not None:
-        rec = labels[label]
-        uploads = app.settings.uploads_dir
-        try:
-            with ingest_lock(app.settings.data_dir, f"delete {rec.source}"):
-                path = Path(rec.root) / rec.source
-                removed_file = False
-                if Path(rec.root) == uploads.resolve() and is_inside(uploads, path):
-                    path.unlink(missing_ok=True)
-                    removed_file = True
-                app.pipeline.delete_document(rec.root, rec.source)
-            note = ("" if removed_file else " Its file stays in its folder: ingesting that folder "
-                    "again brings it back.")
-            notify("success", f"Deleted {rec.source} and its {len(rec.chunk_ids)} chunks.{note}")
-        except (RagError, OSError) as exc:
-            notify("error", f"Could not delete {rec.source}: {exc}")
-        st.session_state.pop("delete_choice", None)
-        st.rerun()
+    right.button("Delete", key="delete_doc", icon=":material/delete:", disabled=label is None,
+                 width="stretch", on_click=_ask_delete)
+    if label is None or st.session_state.get("delete_pending") != label:
+        return
+    rec = labels[label]
+    if is_upload(app, rec):
+        consequence = (f"The uploaded file is removed from disk "
+                       f"({Path(rec.root) / rec.source}).")
+    else:
+        consequence = (f"Its file stays in {rec.root}: ingesting that folder again brings it "
+                       "back.")
+    with st.container(border=True, key="delete_confirm_box"):
+        st.warning(message_markdown(f"Delete {rec.source} and its {len(rec.chunk_ids)} chunks "
+                                    f"from the index? {consequence}"),
+                   icon=":material/warning:")
+        with st.container(horizontal=True):
+            st.button("Delete", key="delete_confirm", type="primary", on_click=_delete,
+                      args=(app, rec), icon=":material/delete:")
+            st.button("Cancel", key="delete_cancel", on_click=_cancel_delete)
+
+
+# --- chunk inspector -----------------------------------------------------------------------------
+
+
+def inspector_section(app: App, records: list[Any]) -> None:
+    """One document's chunks as the index holds them: page, heading, text, size."""
+    import pandas as pd
+
+    from application.inspect import document_chunks
+
+    indexed = [r for r in records if r.status == "indexed"]
+    if not indexed:
+        return
+    st.subheader("Chunks of a document")
+    labels = {f"{r.source}  ({folder_label(app, r.root)})": r for r in indexed}
+    if st.session_state.get("inspect_choice") not in labels:
+        st.session_state["inspect_choice"] = None
+    label = st.selectbox("Document", list(labels), key="inspect_choice", index=None,
+                         placeholder="Choose a document to see its chunks…",
+                         help="What the index holds for it: check the parsing before asking.")
+    if label is None:
+        return
+    rec = labels[label]
+    try:
+        doc = document_chunks(app, rec.root, rec.source)
+    except RagError as exc:
+        st.error(message_markdown(str(exc)), icon=":material/error:")
+        return
+    pages = {c.page for c in doc.chunks if c.page is not None}
+    page_note = f" from {len(pages)} page{'s' * (len(pages) != 1)}" if pages else ""
+    st.caption(f"{doc.count} chunk{'s' * (doc.count != 1)}{page_note}")
+    if not doc.consistent:
+        st.warning(f"The manifest records {doc.expected} chunks for this document but the index "
+                   f"holds {doc.count}: `rag ingest {rec.root} --verify` repairs it.",
+                   icon=":material/warning:")
+    rows = [{"#": c.n, "Page": str(c.page) if c.page is not None else "",
+             "Heading": c.heading, "Tokens": c.tokens, "Text": c.text} for c in doc.chunks]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="inspect_chunks",
+                 column_config={"#": st.column_config.NumberColumn(width="small"),
+                                "Page": st.column_config.TextColumn(width="small"),
+                                "Tokens": st.column_config.NumberColumn(width="small"),
+                                "Heading": st.column_config.TextColumn(width="medium"),
+                                "Text": st.column_config.TextColumn(width="large")})
 
 
 def resync_section(app: App, records: list[Any]) -> None:
@@ -196,12 +288,13 @@ def resync_section(app: App, records: list[Any]) -> None:
 def main() -> None:
     st.title("Library")
     try:
-        app = get_app()
+        base = get_app()
     except RagError as exc:
         st.error(message_markdown(str(exc)))
         st.stop()
-    app.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    app = library_collection_bar(base)
     show_notices()
+    app.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     upload_section(app)
     st.subheader("Documents")
     try:
@@ -211,6 +304,7 @@ def main() -> None:
         records = []
     delete_section(app, records)
     resync_section(app, records)
+    inspector_section(app, records)
 
 
 main()
