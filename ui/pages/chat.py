@@ -36,6 +36,7 @@ from rag.conversations import ConversationStore, Turn
 from rag.errors import RagError
 from rag.retriever import MODES, Mode, SearchOptions
 from rag.types import Answer, Message, RetrievedChunk, Source
+from ui.collections import chat_app, collection_picker
 from ui.conversations_panel import conversation_panel
 from ui.render import (
     UNSUPPORTED_MARK,
@@ -214,7 +215,7 @@ def _page_png(root: str, source: str, page: int, mtime_ns: int,
 def _similarities(query: str, ids: tuple[str, ...]) -> list[float | None]:
     """The passages' cosine to the query (``application.scores``), the scale of every score
     shown; None for a passage no longer in the index."""
-    app = get_app()
+    app = chat_app()  # the collection this chat asks (ui/collections.py)
     chunks = [RetrievedChunk(id=i, text="", source="", page=None, heading="", score=0.0)
               for i in ids]
     try:
@@ -617,6 +618,7 @@ def main() -> None:
         st.error(message_markdown(str(exc)))
         st.stop()
     wait_for_answer_stored()
+    app = collection_picker(app)  # the collection (knowledge base) this chat asks: ui/collections.py
     options = sidebar(app)
     cid = st.session_state.get("conversation_id")
     turns = app.conversations.turns(cid) if cid else []
