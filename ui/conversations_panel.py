@@ -102,8 +102,9 @@ def _row(store: ConversationStore, conv: Conversation, current: str | None) -> N
     left, right = st.columns([6, 1], vertical_alignment="center", gap="small")
     if left.button(escape_markdown(conv.title), key=f"open_{conv.id}",
                    type="secondary" if conv.id == current else "tertiary",
-                   help=time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.updated_at)),
-                   width="stretch"):
+                   help=f"{escape_markdown(conv.title)} · last used "  # a long title is cut
+                   + time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.updated_at)),
+                   width="content"):  # left-aligned, like a list
         _open(conv.id)
         st.rerun()
     with right:
