@@ -243,6 +243,8 @@ def conversation_markdown(conversation: Conversation, turns: list[Turn]) -> str:
         if turn.role != "assistant":
             continue
         lines += ["", "### Answer", "", turn.content.strip()]
+        if turn.stopped:
+            lines += ["", "_(stopped before the end)_"]
         answer = turn.answer
         if answer is None or not answer.sources:
             continue

@@ -97,7 +97,12 @@ def test_export_lists_each_answers_cited_sources_with_file_and_page(tmp_path: Pa
     assert ("**Sources:**\n\n- [1] vector-search-handbook.pdf, page 2 (HNSW > Parameters)\n"
             "- [2] user-guide.md (Tuning)\n") in text
     assert "faq.txt" not in text  # given to the model, not cited
+    assert "stopped" not in text
     assert store.export_markdown("gone") is None
+    store.add_turn(hnsw, "user", "And its default?")
+    store.add_turn(hnsw, "assistant", "The default is", stopped=True)  # Stop pressed
+    assert store.export_markdown(hnsw).endswith(  # type: ignore[union-attr]
+        "### Answer\n\nThe default is\n\n_(stopped before the end)_\n")
 
 
 # --- the panel, headless -------------------------------------------------------------------------
