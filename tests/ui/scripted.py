@@ -21,3 +21,9 @@ def grounded_then_invented(messages: list[dict[str, Any]]) -> str:
         return "I don't know."
     n = found.group(1)
     return f"{SUPPORTED} [{n}]. {INVENTED[:-1]} [{n}]."
+
+
+def ef_search_source(messages: list[dict[str, Any]]) -> str:
+    """The number of the prompt's ef_search passage ("1" when it has none)."""
+    found = _EF_SEARCH_BLOCK.search(str(messages[-1].get("content", "")))
+    return found.group(1) if found else "1"
