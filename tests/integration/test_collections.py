@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +118,32 @@ def test_a_collection_built_with_another_model_is_refused_clearly(tmp_path: Path
     assert out.stderr.count("\n") == 1
     assert "'e5-papers' was built with embedding model 'intfloat/e5-small-v2'" in out.stderr
     assert "Set RAG_EMBEDDING_MODEL=intfloat/e5-small-v2" in out.stderr
+
+
+def test_a_data_folder_from_before_collections_is_the_default_collection(
+        kb_data_dir: Path, tmp_path: Path, make_app: Any) -> None:
+    """The layout the single-collection version wrote (Chroma collection "documents",
+    DATA_DIR/manifest.sqlite3, DATA_DIR/uploads, DATA_DIR/lexical/documents) is read as the
+    default collection: nothing to re-ingest, nothing moved; another collection beside it
+    leaves it as it was."""
+    from application.collections import collection_app, create_collection, list_collections
+    from tests.conftest import KNOWLEDGE_BASE
+
+    data = tmp_path / "data"
+    shutil.copytree(kb_data_dir, data)
+    app = make_app(data)
+    assert app.settings.manifest_path == data / "manifest.sqlite3"
+    assert app.settings.uploads_dir == data / "uploads"
+    before = {r.source: r.chunk_ids for r in app.manifest.records()}
+    [info] = list_collections(app)
+    assert (info.name, info.documents, info.chunks) == (
+        "documents", len(before), sum(len(c) for c in before.values()))
+
+    other = create_collection(app, "notes")
+    assert other.settings.manifest_path == data / "collections" / "notes" / "manifest.sqlite3"
+    report = app.pipeline.sync(KNOWLEDGE_BASE)
+    assert report.unchanged and not (report.indexed or report.updated or report.removed)
+    assert {r.source: r.chunk_ids for r in app.manifest.records()} == before
+    assert app.retriever.search("What does ef_search control?")[0].source == (
+        "vector-search-handbook.pdf")
+    assert collection_app(app, "notes").store.count() == 0

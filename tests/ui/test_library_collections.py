@@ -184,3 +184,33 @@ def test_collections_and_the_chunk_inspector_in_the_browser(
             expect(sidebar.get_by_text(re.compile(rf"(?<!\d){kb_files} documents"))).to_be_visible()
         finally:
             browser.close()
+
+
+def test_create_fill_and_delete_a_collection_on_the_page(open_app: OpenApp, data_dir: Path) -> None:
+    at = open_app("pages/library.py")
+    kb = sorted(_documents(at))
+    at.text_input(key="new_collection_name").set_value("beekeeping")
+    at.button(key="create_collection").click().run()
+    assert not at.exception, at.exception
+    assert "Created collection beekeeping" in _shown(at.success)
+    assert at.selectbox(key="library_collection").value == "beekeeping"
+    assert not at.dataframe  # an empty collection: no table
+    at.file_uploader[0].set_value([("bees.md", BEES.encode(), "text/markdown")]).run()
+    at.button(key="upload_submit").click().run()
+    assert _documents(at) == ["bees.md"]
+    assert (data_dir / "collections" / "beekeeping" / "uploads" / "bees.md").exists()
+    assert not (data_dir / "uploads" / "bees.md").exists()
+
+    at.selectbox(key="library_collection").set_value("documents").run()
+    assert sorted(_documents(at)) == kb  # the default collection is untouched
+    at.selectbox(key="library_collection").set_value("beekeeping").run()
+
+    at.button(key="delete_collection").click().run()
+    assert (data_dir / "collections" / "beekeeping").exists()  # asked first
+    assert "Delete collection **beekeeping** (1 document, 2 chunks)?" in _shown(at.warning)
+    at.button(key="collection_delete_yes").click().run()
+    assert not at.exception, at.exception
+    assert "Deleted collection beekeeping" in _shown(at.success)
+    assert not (data_dir / "collections" / "beekeeping").exists()
+    assert at.selectbox(key="library_collection").options == ["documents (default)"]
+    assert sorted(_documents(at)) == kb
