@@ -196,6 +196,8 @@ class LexicalIndex:
         self._bm25: Any = None
         self._ids: list[str] = []
         self._sources: list[str] = []
+        self._distinct: list[str] = []  # the distinct sources, and each chunk's among them:
+        self._source_of: np.ndarray | None = None  # filters test each source once, not per chunk
         self._state: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.rebuilds = 0  # how often the index was built from the store (tests, logs)
@@ -242,6 +244,7 @@ class LexicalIndex:
             log.warning("lexical index in %s unreadable (%s); rebuilding", self.directory, exc)
             return False
         self._bm25, self._ids, self._sources = bm25, meta["ids"], meta["sources"]
+        self._source_of = None
         self._state = meta["state"]
         return True
 
@@ -276,6 +279,7 @@ class LexicalIndex:
             bm25.unique_token_ids_set = set(vocab.values())
             bm25.nonoccurrence_array = None  # lucene needs none
         self._bm25, self._ids, self._sources, self._state = bm25, ids, sources, state
+        self._source_of = None
         self.rebuilds += 1
         log.info("lexical index rebuilt: %d chunks (generation %s)", len(ids), state["generation"])
         self._save()
@@ -296,6 +300,17 @@ class LexicalIndex:
             log.warning("cannot save the lexical index in %s: %s", self.directory, exc)
 
     # --- searching ---------------------------------------------------------------------------
+
+    def _source_index(self) -> tuple[list[str], np.ndarray]:
+        """The distinct sources and, for each chunk, the number of its own among them."""
+        with self._lock:
+            if self._source_of is None or len(self._source_of) != len(self._sources):
+                number: dict[str, int] = {}
+                self._source_of = np.fromiter(
+                    (number.setdefault(s, len(number)) for s in self._sources),
+                    dtype=np.int32, count=len(self._sources))
+                self._distinct = list(number)
+            return self._distinct, self._source_of
 
     def sources(self) -> list[str]:
         """Every distinct source in the collection (for source filters)."""
@@ -322,9 +337,10 @@ class LexicalIndex:
             return []
         scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
         if source_filter is not None:
-            mask = np.fromiter((source_filter(s) for s in self._sources), dtype=bool,
-                               count=len(self._sources))
-            scores = np.where(mask, scores, 0.0)
+            distinct, source_of = self._source_index()
+            allowed = np.fromiter((source_filter(s) for s in distinct), dtype=bool,
+                                  count=len(distinct))
+            scores = np.where(allowed[source_of], scores, 0.0)
         # only chunks holding a query term score above zero: rank those, not the whole corpus
         hits = np.flatnonzero(scores > 0)
         if hits.size == 0:
