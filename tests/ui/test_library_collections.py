@@ -158,9 +158,12 @@ def test_collections_and_the_chunk_inspector_in_the_browser(
 
             # The chunk inspector: the document's chunks as the index holds them.
             _choose(page, main, "Document", "bees.md  (uploads)")
-            expect(main.get_by_text(re.compile(r"^\d+ chunks?$"))).to_be_visible()
-            chunks = main.get_by_test_id("stDataFrame").last
-            expect(chunks).to_be_visible()
+            expect(main.get_by_text("2 chunks", exact=True)).to_be_visible()
+            first = main.get_by_test_id("stCode").first
+            expect(first).to_contain_text("# Beekeeping notes")  # as indexed, not rendered
+            expect(first).to_contain_text("eighteen kilograms of honey")
+            expect(main.get_by_text(re.compile(r"#2 · Beekeeping notes > Swarming · \d+ tokens"))
+                   ).to_be_visible()
             _screenshot(page, "library")
 
             # A chat picks the collection; its answer cites only that collection's file.
@@ -200,6 +203,12 @@ def test_create_fill_and_delete_a_collection_on_the_page(open_app: OpenApp, data
     assert _documents(at) == ["bees.md"]
     assert (data_dir / "collections" / "beekeeping" / "uploads" / "bees.md").exists()
     assert not (data_dir / "uploads" / "bees.md").exists()
+    # The chunk inspector shows what the index holds for it.
+    at.selectbox(key="inspect_choice").set_value("bees.md  (uploads)").run()
+    assert "2 chunks" in [c.value for c in at.caption]
+    assert [c.value.startswith(("# Beekeeping notes", "## Swarming")) for c in at.code] == [
+        True, True]
+    assert "eighteen kilograms of honey" in at.code[0].value
 
     at.selectbox(key="library_collection").set_value("documents").run()
     assert sorted(_documents(at)) == kb  # the default collection is untouched

@@ -228,10 +228,11 @@ def delete_section(app: App, records: list[Any]) -> None:
 # --- chunk inspector -----------------------------------------------------------------------------
 
 
+INSPECT_PAGE = 20  # chunks shown at once by the inspector
+
+
 def inspector_section(app: App, records: list[Any]) -> None:
     """One document's chunks as the index holds them: page, heading, text, size."""
-    import pandas as pd
-
     from application.inspect import document_chunks
 
     indexed = [r for r in records if r.status == "indexed"]
@@ -259,14 +260,19 @@ def inspector_section(app: App, records: list[Any]) -> None:
         st.warning(f"The manifest records {doc.expected} chunks for this document but the index "
                    f"holds {doc.count}: `rag ingest {rec.root} --verify` repairs it.",
                    icon=":material/warning:")
-    rows = [{"#": c.n, "Page": str(c.page) if c.page is not None else "",
-             "Heading": c.heading, "Tokens": c.tokens, "Text": c.text} for c in doc.chunks]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="inspect_chunks",
-                 column_config={"#": st.column_config.NumberColumn(width="small"),
-                                "Page": st.column_config.TextColumn(width="small"),
-                                "Tokens": st.column_config.NumberColumn(width="small"),
-                                "Heading": st.column_config.TextColumn(width="medium"),
-                                "Text": st.column_config.TextColumn(width="large")})
+    first = 0
+    if doc.count > INSPECT_PAGE:
+        starts = list(range(0, doc.count, INSPECT_PAGE))
+        first = st.selectbox(
+            "Chunks", starts, key="inspect_range",
+            format_func=lambda i: f"{i + 1}–{min(i + INSPECT_PAGE, doc.count)} of {doc.count}")
+    for c in doc.chunks[first:first + INSPECT_PAGE]:
+        with st.container(border=True, key=f"chunk_{c.n}"):
+            page = f" · page {c.page}" if c.page is not None else ""
+            heading = f" · {escape_markdown(c.heading)}" if c.heading else ""
+            st.caption(f"**#{c.n}**{page}{heading} · {c.tokens} tokens")
+            # the text as the index holds it, Markdown and all: not rendered
+            st.code(c.text, language=None, wrap_lines=True)
 
 
 def resync_section(app: App, records: list[Any]) -> None:
