@@ -58,11 +58,14 @@ def forget_collection_apps() -> None:
     _collection_app.clear()
 
 
-def names_or_default(app: App) -> list[str]:
+def names_or_default(app: App, *, quiet: bool = False) -> list[str]:
+    """The collections; when Chroma cannot say (a server down), the current one alone, with
+    the reason unless ``quiet`` (the chat's sidebar says it already)."""
     try:
         return collection_names(app)
     except RagError as exc:
-        st.error(message_markdown(str(exc)), icon=":material/error:")
+        if not quiet:
+            st.error(message_markdown(str(exc)), icon=":material/error:")
         return [app.settings.collection]
 
 
@@ -89,7 +92,7 @@ def _label(app: App, name: str) -> str:
 def collection_picker(app: App) -> App:
     """The chat sidebar's collection: which knowledge base this chat asks. Kept per chat (going
     back to a conversation selects the collection it asked). Returns that collection's App."""
-    names = names_or_default(app)
+    names = names_or_default(app, quiet=True)
     cid = st.session_state.get("conversation_id")
     by_chat: dict[int | str, str] = st.session_state.setdefault(_BY_CHAT, {})
     if st.session_state.get("_picker_chat") != cid:  # another conversation opened

@@ -77,6 +77,7 @@ def test_upload_several_files_then_delete_one(open_app: OpenApp, data_dir: Path)
     [label] = [o for o in choice.options if o.startswith("tides.md")]
     choice.set_value(label).run()
     at.button(key="delete_doc").click().run()
+    at.button(key="delete_confirm").click().run()  # the page asks first
     assert not at.exception, at.exception
     assert f"Deleted tides.md and its {len(tides_ids)} chunks" in _shown(at.success)
     assert "tides.md" not in _documents(at)

@@ -76,24 +76,27 @@ def upload_section(app: App) -> None:
     )
     if not files:
         return
-    files = [f for f in files if not rejected_upload(f, app)]
+    problems = {f.file_id: rejected_upload(f, app) for f in files}
+    files = [f for f in files if not problems[f.file_id]]
     if not files:
         return
     if not st.button(f"Add {len(files)} file{'s' * (len(files) != 1)} to the library",
                      key="upload_submit", type="primary", icon=":material/upload:"):
         return
+    for problem in filter(None, problems.values()):  # still said once the uploader is cleared
+        notify("warning", f"Not added: {problem}")
     add_uploads(app, files)
     st.session_state.uploader_round = st.session_state.get("uploader_round", 0) + 1
     st.rerun()
 
 
-def rejected_upload(f: UploadedFile, app: App) -> bool:
-    """Whether ``f`` would be refused; if so, the reason is shown under the uploader."""
+def rejected_upload(f: UploadedFile, app: App) -> str | None:
+    """Why ``f`` would be refused (shown under the uploader at once), or None."""
     policy = UploadPolicy.of(app.settings.upload_max_mb, accepted_suffixes())
     problem = upload_problem(f.name, f.size, policy)
     if problem:
         st.error(message_markdown(f"Not added: {problem}"), icon=":material/block:")
-    return problem is not None
+    return problem
 
 
 def add_uploads(app: App, files: Sequence[UploadedFile]) -> None:
