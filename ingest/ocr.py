@@ -7,9 +7,10 @@ sort lines top to bottom across columns. Here, for one image:
 
 1. text lines are detected; when most of them stand upright (the page is turned a quarter),
    the image is turned 90 degrees and detected again;
-2. each line is cut out, turned 180 degrees where the orientation model says it is upside
-   down, and recognised; lines below ``_MIN_SCORE`` confidence are dropped;
-3. when most lines were upside down, so was the page: the line positions are turned with it;
+2. each line is cut out and its orientation classified: when most lines are upside down, so
+   is the page, and every line and its position are turned 180 degrees; otherwise the lines
+   the classifier is sure of are turned;
+3. the lines are recognised; those below ``_MIN_SCORE`` confidence are dropped;
 4. lines are put in reading order by a recursive XY-cut (columns are read one after the other),
    and boxes on one row are joined with a space.
 
@@ -171,9 +172,12 @@ def read_image(image: np.ndarray, page: int = 1) -> list[Line]:
     if boxes is not None and len(boxes):
         crops = [get_rotate_crop_image(bgr, np.array(b, dtype=np.float32).copy())
                  for b in boxes]
-        crops, angles = classifier(crops)
+        turned, angles = classifier(list(crops))  # the copy: it turns lines in place
+        upside_down = sum(1 for label, _ in angles if label == "180") * 2 > len(crops)
+        # Upside down, every line is, whatever the classifier's confidence in each; otherwise
+        # the lines it is sure of are turned.
+        crops = [np.ascontiguousarray(c[::-1, ::-1]) for c in crops] if upside_down else turned
         results = recogniser(crops)
-        flipped = sum(1 for label, score in angles if label == "180" and score > 0.9)
         height, width = bgr.shape[:2]
         for box, (text, score) in zip(boxes, results, strict=True):
             text = " ".join(str(text).split())
@@ -181,7 +185,7 @@ def read_image(image: np.ndarray, page: int = 1) -> list[Line]:
                 continue
             x0, y0 = float(box[:, 0].min()), float(box[:, 1].min())
             x1, y1 = float(box[:, 0].max()), float(box[:, 1].max())
-            if flipped * 2 > len(boxes):  # the page is upside down: so are the positions
+            if upside_down:  # the page is: its positions turn with it
                 x0, y0, x1, y1 = width - x1, height - y1, width - x0, height - y0
             lines.append(Line(text, float(score), (x0, y0, x1, y1)))
     _note(page)

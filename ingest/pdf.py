@@ -118,17 +118,26 @@ def _pdfium_pages(path: Path, source: str, password: str | None, *,
             except Exception:  # a password needed, a damaged file: tried again with pypdf
                 continue
             try:
-                return _pdfium_read(pdf, source, ocr=ocr)
-            except Exception as exc:  # pragma: no cover - PDFium errors on a damaged page
-                log.info("%s: PDFium: %s: %s; reading with pypdf", source,
-                         exc.__class__.__name__, exc)
-                return None
+                try:
+                    read = _pdfium_read(pdf, source)
+                except Exception as exc:  # pragma: no cover - PDFium errors on a damaged page
+                    log.info("%s: PDFium: %s: %s; reading with pypdf", source,
+                             exc.__class__.__name__, exc)
+                    return None
+                if read is None:
+                    return None
+                docs, textless = read
+                if ocr and textless:  # OCR's own errors are not PDFium's: not caught above
+                    docs = sorted(docs + _ocr_pages(pdf, textless, source),
+                                  key=lambda d: d.page or 0)
+                return docs or None
             finally:
                 pdf.close()
     return None
 
 
-def _pdfium_read(pdf: Any, source: str, *, ocr: bool = False) -> list[Document] | None:
+def _pdfium_read(pdf: Any, source: str) -> tuple[list[Document], list[int]] | None:
+    """The pages with text, and the indices of those without; ``None``: pypdf decides."""
     docs: list[Document] = []
     textless: list[int] = []
     for index in range(len(pdf)):
@@ -147,9 +156,7 @@ def _pdfium_read(pdf: Any, source: str, *, ocr: bool = False) -> list[Document] 
         if not readable(text):
             return None  # pypdf decides what an unreadable page means
         docs.append(Document(text=text, source=source, page=index + 1))
-    if ocr and textless:
-        docs = sorted(docs + _ocr_pages(pdf, textless, source), key=lambda d: d.page or 0)
-    return docs or None
+    return docs, textless
 
 
 # --- pages without a text layer: OCR ---------------------------------------------------------
@@ -191,32 +198,51 @@ def _ocr_unreadable(path: Path, source: str, password: str | None) -> list[Docum
 
 
 def _ocr_pages(pdf: Any, indices: list[int], source: str) -> list[Document]:
-    """The text OCR finds on these pages (0-based), each rendered upright (``/Rotate``
-    applied) at ``RENDER_DPI``, at most ``MAX_SIDE`` pixels on a side. The caller holds
-    ``PDFIUM_LOCK``."""
+    """The text OCR finds on these pages (0-based), each rendered by ``_render``. The caller holds
+    ``PDFIUM_LOCK``. A page OCR fails on is left out (and logged); when every page fails,
+    ``LoaderError`` says why."""
     from ingest import ocr
 
     docs: list[Document] = []
+    failed: list[tuple[int, Exception]] = []
     for index in indices:
-        page = pdf[index]
         try:
-            width, height = page.get_size()
-            scale = min(ocr.RENDER_DPI / 72, ocr.MAX_SIDE / max(width, height, 1.0))
-            bitmap = page.render(scale=scale, may_draw_forms=True)
-            try:
-                image = bitmap.to_numpy()
-            finally:
-                bitmap.close()
-        finally:
-            page.close()
-        # PDFium renders BGR(A) by default; OCR takes RGB.
-        rgb = image[:, :, 2::-1] if image.ndim == 3 else image
-        text = ocr.text_of(ocr.read_image(rgb, page=index + 1))
+            text = ocr.text_of(ocr.read_image(_render(pdf, index), page=index + 1))
+        except MemoryError:
+            raise
+        except Exception as exc:
+            log.warning("%s: page %d: OCR failed: %s: %s", source, index + 1,
+                        exc.__class__.__name__, exc)
+            failed.append((index, exc))
+            continue
         if text.strip():
             docs.append(Document(text=text, source=source, page=index + 1))
         else:
             log.info("%s: page %d: OCR found no text", source, index + 1)
+    if failed and len(failed) == len(indices):
+        first, error = failed[0]
+        raise LoaderError(f"OCR failed on page {first + 1} ({error.__class__.__name__}: {error}"
+                          [:240] + "): run the ingest with -v to see more") from error
     return docs
+
+
+def _render(pdf: Any, index: int) -> Any:
+    """Page ``index`` as an RGB array, upright (``/Rotate`` applied), at ``RENDER_DPI`` and at
+    most ``MAX_SIDE`` pixels on a side."""
+    from ingest import ocr
+
+    page = pdf[index]
+    try:
+        width, height = page.get_size()
+        scale = min(ocr.RENDER_DPI / 72, ocr.MAX_SIDE / max(width, height, 1.0))
+        bitmap = page.render(scale=scale, may_draw_forms=True)
+        try:
+            image = bitmap.to_numpy()
+        finally:
+            bitmap.close()
+    finally:
+        page.close()
+    return image[:, :, 2::-1] if image.ndim == 3 else image  # PDFium renders BGR(A)
 
 
 # --- what the text is worth ------------------------------------------------------------------
