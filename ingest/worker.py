@@ -5,9 +5,9 @@ crash or stall an ingest. Each worker is a separate process, a fresh interpreter
 has torch's threads running, so ``fork`` is unsafe), limited with ``RLIMIT_AS`` to
 ``memory_mb`` of address space, and given one file at a time; a worker that exceeds the time
 bound is killed and replaced, and its file is reported as failed. Workers live across files,
-so the start-up cost is paid once per pool. A worker that OCRs a scan tells the pool after each
-page (``("page",)``), which restarts the file's clock: the time bound holds per page there, so a
-long scan is not cut off while each of its pages is read in time.
+so the start-up cost is paid once per pool. A worker that OCRs a scan tells the pool as each
+page's OCR starts (``("page",)``), which restarts the file's clock: the time bound holds per page
+there, so a long scan is not cut off while each of its pages is read in time.
 
 ``LoaderPool.load`` keeps every worker busy with the next file while the caller consumes the
 previous result (it embeds in the parent), so parsing overlaps embedding; at most one result
@@ -98,7 +98,7 @@ def _worker_main(conn: Connection, memory_mb: int, ocr: bool = True) -> None:
     import ingest.loaders  # noqa: F401  (imported before "ready": start-up is not a file's time)
     from ingest import ocr as ocr_module
 
-    ocr_module.on_page_done(lambda: conn.send(("page",)))
+    ocr_module.on_page_start(lambda: conn.send(("page",)))
     conn.send(("ready",))
     while True:
         try:
@@ -155,7 +155,7 @@ class _Worker:
         self.conn = Connection(parent_sock.detach())
         self.task: LoadTask | None = None
         self.started = 0.0
-        self.pages = 0  # pages of the current file OCRed so far
+        self.pages = 0  # pages of the current file whose OCR started
         self.ready = False
         # The kernel kills the worker when this *thread* ends (PR_SET_PDEATHSIG), so it is
         # only reused by the thread that started it (a UI runs each request in a new thread).
@@ -261,8 +261,8 @@ class LoaderPool:
                             finished.append((worker, *received))
                     elif time.monotonic() - worker.started >= self.timeout:
                         assert worker.task is not None
-                        what = (f"page {worker.pages + 1} took more than {self.timeout:g} s "
-                                "to OCR" if worker.pages else f"after {self.timeout:g} s")
+                        what = (f"OCR of a page took more than {self.timeout:g} s"
+                                if worker.pages else f"after {self.timeout:g} s")
                         finished.append((worker, LoadResult(
                             worker.task, None, f"timed out: {what} (RAG_INGEST_FILE_TIMEOUT)",
                             self.timeout), False))
@@ -282,7 +282,7 @@ class LoaderPool:
 
     def _receive(self, worker: _Worker) -> tuple[LoadResult, bool] | None:
         """The worker's result and whether it can take another file; ``None`` when it only
-        said that it OCRed a page (its clock starts again)."""
+        said that it starts OCR of a page (its clock starts again)."""
         task = worker.task
         assert task is not None
         try:
