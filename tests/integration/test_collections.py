@@ -147,3 +147,16 @@ def test_a_data_folder_from_before_collections_is_the_default_collection(
     assert app.retriever.search("What does ef_search control?")[0].source == (
         "vector-search-handbook.pdf")
     assert collection_app(app, "notes").store.count() == 0
+
+
+def test_a_collection_name_chroma_would_refuse_is_refused_in_one_line(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.config import load_settings
+    from rag.errors import ConfigError
+
+    for bad in ("a b", "x", "-lead", "two..dots", "ü" * 4):
+        monkeypatch.setenv("RAG_COLLECTION", bad)
+        with pytest.raises(ConfigError, match=r"RAG_COLLECTION: .*cannot name a collection"):
+            load_settings()
+    monkeypatch.setenv("RAG_COLLECTION", "research-papers.2024")
+    assert load_settings().collection == "research-papers.2024"
