@@ -7,11 +7,17 @@ and reporting progress.
 2. The rest load in worker processes (``worker.py``: time and memory bound per file); each
    result is chunked in this process, and new chunk texts are embedded across files in
    batches, reusing stored vectors of texts already in Chroma.
+3. Embedding runs in one background thread, a batch at a time: while a batch embeds (the
+   embedder releases the GIL in its tokenizer and its model), this thread writes the files of
+   the batch before it and chunks the files of the next one, so the embedder (the critical
+   path) does not wait for Chroma writes or chunking. Writes, progress and every callback stay
+   in the calling thread, in file order; a failed embedding or write stops the run there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +46,19 @@ class _Loaded:
     vectors: np.ndarray
     todo: list[int] = field(default_factory=list)  # rows of ``vectors`` still to embed
     ocr_pages: int = 0
+
+
+@dataclass
+class _Batch:
+    """Files whose new texts are being embedded (in the background) before being written."""
+
+    items: list[_Loaded]
+    hashes: list[str]  # chunk hashes of the texts sent to the embedder, in order
+    vectors: Future[np.ndarray]
+
+    def by_hash(self) -> dict[str, np.ndarray]:
+        """chunk hash -> vector, once embedded (re-raises the embedder's error)."""
+        return dict(zip(self.hashes, self.vectors.result(), strict=True))
 
 
 class Run:
@@ -71,6 +90,8 @@ class Run:
         self.files_done = 0
         self.todo_bytes = 0
         self.pending: list[_Loaded] = []
+        self._embedding: _Batch | None = None  # the batch the embedder is working on
+        self._executor: ThreadPoolExecutor | None = None
 
     # --- progress --------------------------------------------------------------------------
 
@@ -154,9 +175,13 @@ class Run:
         self.todo_bytes = sum(f.size for f in files)
         by_source = {f.source: f for f in files}
         tasks = (LoadTask(f.path, f.source, f.password) for f in files)
-        for result in self.loaders.load(tasks):
-            self._loaded(by_source[result.task.source], result)
-        self.flush()
+        try:
+            for result in self.loaders.load(tasks):
+                self._loaded(by_source[result.task.source], result)
+            self.flush()
+            self._write_embedded()
+        finally:
+            self._stop_embedding()
 
     def _loaded(self, f: Planned, result: LoadResult) -> None:
         if result.docs is None:
@@ -185,21 +210,48 @@ class Run:
         return vectors, todo
 
     def flush(self) -> None:
-        """Embed the new texts of every pending file in one call, then write the files."""
+        """Send the new texts of every pending file to the embedder in one call (in the
+        background), then write the files of the batch embedded before it."""
         if not self.pending:
             return
+        items, self.pending = self.pending, []
+        before = self._embedding
+        ready = before.by_hash() if before is not None else {}  # waits for that batch
         texts: dict[str, str] = {}
-        for item in self.pending:
+        for item in items:
             for i in item.todo:
-                texts.setdefault(item.chunks[i].chunk_hash, item.chunks[i].embed_text)
-        if texts:
-            embedded = self.embedder.embed_documents(list(texts.values()))
-            by_hash = dict(zip(texts, embedded, strict=True))
-            self.report.embedded += len(texts)
-            for item in self.pending:
-                for i in item.todo:
-                    item.vectors[i] = by_hash[item.chunks[i].chunk_hash]
-        for item in self.pending:
+                chunk = item.chunks[i]
+                if chunk.chunk_hash in ready:  # embedded by the batch before, not yet stored
+                    item.vectors[i] = ready[chunk.chunk_hash]
+                else:
+                    texts.setdefault(chunk.chunk_hash, chunk.embed_text)
+        self.report.embedded += len(texts)
+        self._embedding = _Batch(items, list(texts), self._embed(list(texts.values())))
+        if before is not None:
+            self._write_batch(before, ready)
+
+    def _embed(self, texts: list[str]) -> Future[np.ndarray]:
+        done: Future[np.ndarray] = Future()
+        if not texts:
+            done.set_result(np.zeros((0, self.embedder.dimension), dtype=np.float32))
+            return done
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="rag-embed")
+        return self._executor.submit(self.embedder.embed_documents, texts)
+
+    def _write_embedded(self) -> None:
+        """Wait for the batch being embedded and write its files."""
+        batch, self._embedding = self._embedding, None
+        if batch is not None:
+            self._write_batch(batch, batch.by_hash())
+
+    def _write_batch(self, batch: _Batch, by_hash: dict[str, np.ndarray]) -> None:
+        for item in batch.items:
+            for i in item.todo:
+                vector = by_hash.get(item.chunks[i].chunk_hash)
+                if vector is not None:  # else filled from the batch before
+                    item.vectors[i] = vector
+        for item in batch.items:
             self._write(self._record(item.file, pages=item.pages, ocr_pages=item.ocr_pages),
                         item.chunks, item.vectors)
             self.report.pages += item.pages
@@ -207,4 +259,11 @@ class Run:
             self.report.chunks += len(item.chunks)
             self.todo_bytes = max(0, self.todo_bytes - item.file.size)
             self.done(item.file.source)
-        self.pending.clear()
+
+    def _stop_embedding(self) -> None:
+        """After the run, or when it stops on an error: let the embedder finish (a batch it
+        is on is not written) and end its thread."""
+        self._embedding = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None

@@ -4,6 +4,7 @@ so models that want instruction prefixes (e5, bge, nomic) get them."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -82,11 +83,21 @@ def token_counter(tokenizer: Any) -> Callable[[str], int]:
     except Exception:  # an unusual backend: the wrapper is correct, only slower
         return wrapped
 
-    def direct(text: str) -> int:
-        return len(plain.encode(text, add_special_tokens=True).ids)
-
+    direct = SeparateCounter(plain)
     probe = ["hello", "Tokens, counted twice: once per call. " * 80]
     return direct if all(direct(t) == wrapped(t) for t in probe) else wrapped
+
+
+class SeparateCounter:
+    """Counts tokens with its own copy of a fast tokenizer, so it may run in one thread while
+    the embedder tokenizes in another (one Rust tokenizer must not be used by two threads at
+    once: "Already borrowed")."""
+
+    def __init__(self, plain: Any) -> None:
+        self._plain = plain
+
+    def __call__(self, text: str) -> int:
+        return len(self._plain.encode(text, add_special_tokens=True).ids)
 
 
 class SentenceTransformerEmbedder:
@@ -113,6 +124,10 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self._query_prefix, self._passage_prefix = prefixes_for(model_name)
         self._count = token_counter(self._model.tokenizer)
+        # Ingest embeds in a background thread while it counts tokens in its own: a counter
+        # that uses the model's tokenizer waits for the embedding (see SeparateCounter).
+        self._lock = threading.Lock()
+        self._count_locks = not isinstance(self._count, SeparateCounter)
         self.documents_embedded = 0  # counts texts embedded, for benchmarks and tests
 
     @property
@@ -121,29 +136,34 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Tokens including the special tokens the model adds."""
+        if self._count_locks:
+            with self._lock:
+                return int(self._count(text))
         return int(self._count(text))
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         inputs = [self._passage_prefix + t for t in texts]
-        vectors = self._model.encode(
-            inputs,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._lock:
+            vectors = self._model.encode(
+                inputs,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         self.documents_embedded += len(texts)
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        vector = self._model.encode(
-            [self._query_prefix + text],
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._lock:
+            vector = self._model.encode(
+                [self._query_prefix + text],
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vector[0], dtype=np.float32)
 
 

@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from rag.embeddings import _canonical_id, prefixes_for, resolve_model_path, token_counter
+from rag.embeddings import (
+    SeparateCounter,
+    _canonical_id,
+    prefixes_for,
+    resolve_model_path,
+    token_counter,
+)
 from rag.errors import ConfigError
 from rag.privacy import library_defaults
 
@@ -105,6 +112,10 @@ class OnnxEmbedder:
         self._tokenizer = _load_tokenizer(self.cache_dir)
         self._pad_id = int(self._tokenizer.pad_token_id or 0)
         self._count = token_counter(self._tokenizer)
+        # Ingest embeds in a background thread while it counts tokens in its own: a counter
+        # that uses this tokenizer waits while a batch is tokenized (see SeparateCounter).
+        self._lock = threading.Lock()
+        self._count_locks = not isinstance(self._count, SeparateCounter)
         self._session = _open_session(self.cache_dir / INT8_FILE, self.threads)
         self.documents_embedded = 0  # counts texts embedded, for benchmarks and tests
 
@@ -118,6 +129,9 @@ class OnnxEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Tokens including the special tokens the model adds (same tokenizer as torch)."""
+        if self._count_locks:
+            with self._lock:
+                return int(self._count(text))
         return int(self._count(text))
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
@@ -131,9 +145,10 @@ class OnnxEmbedder:
         return self._embed([self._query_prefix + text])[0]
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        encoded = self._tokenizer(
-            texts, add_special_tokens=True, truncation=True, max_length=self.max_tokens
-        )
+        with self._lock:
+            encoded = self._tokenizer(
+                texts, add_special_tokens=True, truncation=True, max_length=self.max_tokens
+            )
         ids: list[list[int]] = encoded["input_ids"]
         # Sort by token count so each batch pads to a length close to its members'.
         order = np.argsort(np.fromiter((len(x) for x in ids), dtype=np.int64), kind="stable")
