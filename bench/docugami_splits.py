@@ -70,12 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         "single-doc": [s for s in scored if s["type"] != "Multi-Doc RAG"],
         "multi-doc": [s for s in scored if s["type"] == "Multi-Doc RAG"],
         "figures": [s for s in scored if s["figures"]],
+        "fig. even": [s for s in scored if s["figures"] and s["row"] % 2 == 0],
+        "fig. odd": [s for s in scored if s["figures"] and s["row"] % 2 == 1],
     }
     report: dict[str, dict[str, float]] = {}
     for name, items in subsets.items():
         if not items:
             continue
-        keys = [f"hit@{k}" for k in KS] + (["figure@5"] if name == "figures" else [])
+        keys = [f"hit@{k}" for k in KS] + (["figure@5"] if name.startswith("fig") else [])
         report[name] = {"n": len(items), **{k: sum(s[k] for s in items) / len(items)
                                             for k in keys}}
     if args.json:

@@ -6,7 +6,8 @@ Chunks are at most ``chunk_size`` tokens and never longer than what the embeddin
 Each chunk of a file carries its document's header (``ingest/identity.py``) as its
 ``context``: embedded and indexed with the text, which stays the document's own. The header
 counts against what the model reads: when chunk and header would not fit, the file's chunks are
-made smaller. A chunk that starts inside a table (``ingest/tables.py``), below its column
+made smaller. With ``table_headers`` (off by default: measured, it did not pay, see
+docs/quality.md), a chunk that starts inside a table (``ingest/tables.py``), below its column
 headers, also carries those headers in its context, as much of them as fits. ``CHUNKS_VERSION`` names what chunks are built from a file: when it changes, a
 sync indexes every file once again (``IngestPipeline``).
 """
@@ -50,13 +51,17 @@ class Chunker:
         max_tokens: int,
         special_tokens: int = 2,
         headers: bool = True,
+        table_headers: bool = False,
     ) -> None:
-        """``headers``: give each chunk its document's header (off: the text alone)."""
+        """``headers``: give each chunk its document's header (off: the text alone);
+        ``table_headers``: and a chunk inside a table its column headings (off by default:
+        on docugami's 10-Q questions they cost hit@5, see docs/quality.md)."""
         # The budget leaves room for the special tokens ([CLS], [SEP]) the model adds.
         self.budget = max(8, min(chunk_size, max_tokens - special_tokens))
         self._room = max(8, max_tokens - special_tokens)  # what the model reads, in all
         self._overlap = chunk_overlap
         self.headers = headers
+        self.table_headers = headers and table_headers
         self._count = count_tokens
         # piece -> tokens, for the text being split (threads may share it: a count is a count)
         self._counted: dict[str, int] = {}
@@ -124,7 +129,7 @@ class Chunker:
         budget = self._room - header_tokens
         chunks: list[Chunk] = []
         for doc in docs:
-            found = tables(doc.text) if self.headers and context is None else []
+            found = tables(doc.text) if self.table_headers and context is None else []
             at = 0
             for piece in self.split_text(doc.text, budget):
                 start = doc.text.find(piece, at)

@@ -145,7 +145,7 @@ See accompanying Notes to Condensed Consolidated Financial Statements.
 
 
 def test_rows_far_below_a_tables_column_headers_are_read_with_them() -> None:
-    chunker = Chunker(words, chunk_size=30, chunk_overlap=0, max_tokens=256)
+    chunker = Chunker(words, chunk_size=30, chunk_overlap=0, max_tokens=256, table_headers=True)
     docs = [Document("Apple Inc.\nQuarterly Report", "2023 Q3 AAPL.pdf", page=1),
             Document(STATEMENT, "2023 Q3 AAPL.pdf", page=4)]
     chunks = chunker.chunk_documents(docs, root="/r", content_hash="h")
@@ -163,7 +163,7 @@ def test_rows_far_below_a_tables_column_headers_are_read_with_them() -> None:
 
 
 def test_figures_in_a_sentence_are_no_table() -> None:
-    chunker = Chunker(words, chunk_size=12, chunk_overlap=0, max_tokens=256)
+    chunker = Chunker(words, chunk_size=12, chunk_overlap=0, max_tokens=256, table_headers=True)
     text = ("Revenue rose in the quarter\nto 81,797 from 82,959\nas the notes explain in "
             "detail below for every segment and region.\n" * 4)
     chunks = chunker.chunk_documents([Document(text, "note.pdf", page=1)], root="/r",
