@@ -85,7 +85,9 @@ def model_options() -> list[str]:
     settings = get_app().settings
     if settings.llm_backend != "llamacpp":
         models, _ = ollama_models(settings.ollama_host)
-        options += [f"ollama:{m}" for m in models]
+        # "llama3.2:latest" is the "llama3.2" the settings name: listed once, as Ollama's
+        # own `ollama run` takes it
+        options += [f"ollama:{m.removesuffix(':latest')}" for m in models]
     if (settings.llm_backend != "ollama" and in_process_available()
             and not any(o.startswith("llamacpp:") for o in options)):
         options.append(EMBEDDED)

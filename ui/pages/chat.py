@@ -330,7 +330,7 @@ def cited_badges(answer: Answer, key: str) -> None:
         return
     with st.container(horizontal=True, vertical_alignment="center", gap="small",
                       key=f"cited_{key}"):
-        st.caption("Open a source:")
+        st.caption("Open a source:", width="content")
         for s in cited:
             page = f", page {s.chunk.page}" if s.chunk.page is not None else ""
             if st.button(f"{citation_badge(s.n)}", key=f"open_source_{key}_{s.n}", type="tertiary",
