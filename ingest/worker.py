@@ -143,6 +143,9 @@ class _Worker:
     def __init__(self, memory_mb: int, ocr: bool = True) -> None:
         parent_sock, child_sock = socket.socketpair()
         env = dict(os.environ)
+        # glibc reserves 64 MB of address space per thread arena; OCR runs threads, and the
+        # worker's bound (RLIMIT_AS) counts reservations, not use.
+        env.setdefault("MALLOC_ARENA_MAX", "2")
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
         )
