@@ -59,10 +59,10 @@ def test_rerun_syncs_changes_only(make_app, kb_copy: Path) -> None:  # type: ign
 
 def test_bad_file_is_reported_and_the_run_goes_on(make_app, kb_copy: Path) -> None:  # type: ignore[no-untyped-def]
     (kb_copy / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
-    (kb_copy / "image.png").write_bytes(b"\x89PNG....")
+    (kb_copy / "archive.zip").write_bytes(b"PK\x03\x04....")  # a type no loader reads
     report = make_app().pipeline.sync(kb_copy)
     assert "broken.pdf" in report.failed
-    assert report.skipped == ["image.png"]
+    assert report.skipped == ["archive.zip"]
     assert "user-guide.md" in report.indexed
 
 
@@ -147,15 +147,15 @@ def test_identical_content_in_two_new_files_is_embedded_once(make_app, tmp_path:
 
 def test_every_file_gets_a_manifest_row_with_its_outcome(make_app, kb_copy: Path) -> None:  # type: ignore[no-untyped-def]
     (kb_copy / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
-    (kb_copy / "image.png").write_bytes(b"\x89PNG....")
+    (kb_copy / "archive.zip").write_bytes(b"PK\x03\x04....")  # a type no loader reads
     (kb_copy / "empty.txt").write_text("")
     (kb_copy / "binary.txt").write_bytes(b"\x00\x01\x02\x03" * 500)
     app = make_app()
     report = app.pipeline.sync(kb_copy)
     rows = {r.source: r for r in app.manifest.records(str(kb_copy.resolve()))}
     assert set(rows) == {p.name for p in kb_copy.iterdir()}
-    assert rows["image.png"].status == "skipped" and ".png" in rows["image.png"].reason
-    assert report.skipped == ["image.png"]
+    assert rows["archive.zip"].status == "skipped" and ".zip" in rows["archive.zip"].reason
+    assert report.skipped == ["archive.zip"]
     assert rows["broken.pdf"].status == "failed" and "malformed PDF" in rows["broken.pdf"].reason
     assert "empty" in rows["empty.txt"].reason and "binary" in rows["binary.txt"].reason
     guide = rows["user-guide.md"]

@@ -64,7 +64,7 @@ def test_progress_bar_and_summary_table_with_grouped_reasons(tmp_path: Path) -> 
     (docs / "a.md").write_text(_text("user-guide.md"))
     (docs / "b.md").write_text(_text("rag-overview.md"))
     shutil.copy(PDF, docs / "handbook.pdf")
-    (docs / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n....")
+    (docs / "archive.zip").write_bytes(b"PK\x03\x04....")  # a type no loader reads
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
     (docs / "empty.txt").write_text("")
     (docs / "binary.txt").write_bytes(b"\x00\x01\x02\x03" * 500)
@@ -78,7 +78,7 @@ def test_progress_bar_and_summary_table_with_grouped_reasons(tmp_path: Path) -> 
     assert re.search(r"8/8 files, \d+ pages, \d+ chunks, \d+ embedded.*ETA \d\d:\d\d", bar), bar
     rows = _table(first.stdout)
     assert rows["indexed"] == (3, "a.md, b.md, handbook.pdf")
-    assert rows["skipped"] == (1, "1 .png")
+    assert rows["skipped"] == (1, "1 .zip")
     assert rows["failed"][0] == 4
     assert {k: rows[k][0] for k in ("updated", "unchanged", "removed")} == {
         "updated": 0, "unchanged": 0, "removed": 0}

@@ -134,3 +134,13 @@ def test_ocr_writes_nothing_and_talks_to_no_host(tmp_path: Path) -> None:
     if traced:
         assert _remote_calls(trace.read_text()) == []
     assert list(cwd.iterdir()) == []
+
+
+def test_a_damaged_image_fails_saying_what_to_do(tmp_path: Path) -> None:
+    from ingest.loaders import load_file
+    from rag.errors import LoaderError
+
+    broken = tmp_path / "scan.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    with pytest.raises(LoaderError, match=r"^not a readable image .*save it again"):
+        load_file(broken, broken.name)
