@@ -21,7 +21,11 @@ Two indexes are measured:
   sources, then the BM25 index is built. Questions: the 195 of docugami's QA set.
 
 The built indexes are cached under ``--cache`` (default /tmp/rag-bench/query), so a re-run
-only measures; ``--rebuild`` builds them again.
+only measures; ``--rebuild`` builds them again. ``--store-only`` stops once the big index's
+Chroma collection is written (a later run builds BM25 and measures). ``--lexical-only N``
+measures BM25 alone at N chunks replicated the same way but never written to Chroma (its
+build time, peak memory, disk size and search latency): at a million chunks Chroma could not
+be built on the shared 2-core machine (docs/performance.md).
 
 The breakdown times the calls inside one retrieval: ``embed`` (``embed_query``), ``dense``
 (``ChromaStore.query`` or ``nearest``), ``lexical`` (``LexicalIndex.search``), ``fetch``
