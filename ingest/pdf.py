@@ -137,7 +137,8 @@ def _pdfium_pages(path: Path, source: str, password: str | None, *,
 
 
 def _pdfium_read(pdf: Any, source: str) -> tuple[list[Document], list[int]] | None:
-    """The pages with text, and the indices of those without; ``None``: pypdf decides."""
+    """The pages with text, and the indices of those without that draw something (a blank
+    page is not worth OCR: docugami has 12 among its 2,985 pages); ``None``: pypdf decides."""
     docs: list[Document] = []
     textless: list[int] = []
     for index in range(len(pdf)):
@@ -148,10 +149,12 @@ def _pdfium_read(pdf: Any, source: str) -> tuple[list[Document], list[int]] | No
                 text = _pdfium_text(textpage.get_text_range())
             finally:
                 textpage.close()
+            drawn = not text.strip() and next(iter(page.get_objects(max_depth=1)), None)
         finally:
             page.close()
         if not text.strip():
-            textless.append(index)
+            if drawn is not None:
+                textless.append(index)
             continue
         if not readable(text):
             return None  # pypdf decides what an unreadable page means
