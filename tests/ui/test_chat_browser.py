@@ -214,9 +214,9 @@ def test_citation_badges_open_their_source_and_the_model_is_kept_per_chat(
             card = page.locator(f"[id='{target}']")  # an empty mark at the card's top
             where = "e => [e.getBoundingClientRect().top, window.innerHeight, location.hash]"
             page.get_by_test_id("stAppScrollToBottomContainer").evaluate(
-                "e => e.scrollTo(0, 0)")  # the page's top
+                "e => e.scrollTo(0, e.scrollHeight)")  # the page's end: the cards below
             expect(card).to_be_attached()
-            assert not _on_screen(card), card.evaluate(where)  # the card is below
+            assert not _on_screen(card), card.evaluate(where)  # the first card is above
             badge.click()
             expect(page).to_have_url(re.compile(f"#{target}$"))
             for _ in range(50):  # the browser scrolls to the card
