@@ -78,8 +78,8 @@ def test_neighbours_say_page_or_section_never_none_on_the_chats_similarity_scale
 ) -> None:
     """Issue 14, items 3 and 6: Markdown passages read 'None' in the Page column, and the
     explorer's scores were on another scale than the chat's source cards."""
-    from application.scores import similarities
     from application.factory import App
+    from application.scores import similarities
 
     at = open_app("pages/explorer.py")
     at.text_input(key="explorer_query").input("How do I check the state of the installation?")
