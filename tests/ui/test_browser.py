@@ -177,8 +177,7 @@ def test_ask_in_the_browser_and_screenshot_every_page(server: str, data_dir: Pat
                     "button", name="Download the file").first.click()
             name = download.value.suggested_filename
             assert Path(download.value.path()).read_bytes() == (KNOWLEDGE_BASE / name).read_bytes()
-            # The question and the answer at the top of the screenshot, sources below.
-            _screenshot(page, "chat", top=page.get_by_test_id("stChatMessage").first)
+            # docs/screenshots/chat.png comes from test_chat_browser.py (a written answer).
 
             # The cited PDF page, its evidence boxed where it is on the page.
             assistant = page.get_by_test_id("stChatMessage").nth(1)
@@ -197,7 +196,7 @@ def test_ask_in_the_browser_and_screenshot_every_page(server: str, data_dir: Pat
             # One upload limit: RAG_UPLOAD_MAX_MB is Streamlit's too (its own default is 200 MB)
             expect(page.get_by_test_id("stFileUploader")).to_contain_text(
                 re.compile(r"(?<!\d)50(\.0)?\s?MB per file"))
-            _screenshot(page, "library")
+            # docs/screenshots/library.png comes from test_library_collections.py.
 
             _open_page(page, "Explorer")
             expect(page.locator(".js-plotly-plot")).to_be_visible()
