@@ -136,6 +136,15 @@ def _pdfium_pages(path: Path, source: str, password: str | None, *,
     return None
 
 
+def _page_text(page: Any) -> str:
+    """A PDFium page's text layer, cleaned by ``_pdfium_text``."""
+    textpage = page.get_textpage()
+    try:
+        return _pdfium_text(textpage.get_text_range())
+    finally:
+        textpage.close()
+
+
 def _pdfium_read(pdf: Any, source: str) -> tuple[list[Document], list[int]] | None:
     """The pages with text, and the indices of those without that draw something (a blank
     page is not worth OCR: docugami has 12 among its 2,985 pages); ``None``: pypdf decides."""
@@ -144,11 +153,7 @@ def _pdfium_read(pdf: Any, source: str) -> tuple[list[Document], list[int]] | No
     for index in range(len(pdf)):
         page = pdf[index]
         try:
-            textpage = page.get_textpage()
-            try:
-                text = _pdfium_text(textpage.get_text_range())
-            finally:
-                textpage.close()
+            text = _page_text(page)
             drawn = not text.strip() and next(iter(page.get_objects(max_depth=1)), None)
         finally:
             page.close()
@@ -182,11 +187,7 @@ def _ocr_unreadable(path: Path, source: str, password: str | None) -> list[Docum
                 for index in range(len(pdf)):
                     page = pdf[index]
                     try:
-                        textpage = page.get_textpage()
-                        try:
-                            text = _pdfium_text(textpage.get_text_range())
-                        finally:
-                            textpage.close()
+                        text = _page_text(page)
                     finally:
                         page.close()
                     if text.strip() and readable(text):

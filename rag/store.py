@@ -205,9 +205,7 @@ class ChromaStore:
         collection = self._existing()
         if collection is None:
             return []
-        where: dict[str, Any] = {"source": source}
-        if root is not None:
-            where = {"$and": [{"source": source}, {"root": root}]}
+        where = _file_where(source, root)
         with self._chroma("read a file's chunk ids"):
             return list(collection.get(where=where, include=[])["ids"])
 
@@ -280,9 +278,7 @@ class ChromaStore:
         collection = self._existing()
         if collection is None:
             return []
-        where: dict[str, Any] = {"source": source}
-        if root is not None:
-            where = {"$and": [{"source": source}, {"root": root}]}
+        where = _file_where(source, root)
         with self._chroma("read a file's chunks"):
             got = collection.get(where=where, include=["documents", "metadatas"])
         chunks = [_to_retrieved(cid, doc, meta, 0.0)
@@ -411,3 +407,10 @@ def _to_retrieved(cid: str, doc: str | None, meta: Mapping[str, Any] | None, sco
         chunk_index=int(meta.get("chunk_index", 0)),
         root=str(meta.get("root", "")),
     )
+
+
+def _file_where(source: str, root: str | None) -> dict[str, Any]:
+    """Chroma's filter for one file's chunks (in the folder ``root`` when given)."""
+    if root is None:
+        return {"source": source}
+    return {"$and": [{"source": source}, {"root": root}]}

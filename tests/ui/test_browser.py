@@ -244,10 +244,10 @@ def test_a_written_answer_streams_and_its_unsupported_sentence_is_marked(serve: 
             # The answer streams (a word every 0.2 s, so a loaded machine still sees it): the
             # cursor shows while words arrive, then the checked answer replaces it.
             assistant = page.get_by_test_id("stChatMessage").nth(1)
-            answer = assistant.get_by_test_id("stMarkdownContainer").first
-            expect(answer).to_contain_text(CURSOR)
+            expect(assistant).to_contain_text(CURSOR)  # under the Stop button, while it streams
             expect(assistant.get_by_text(re.compile(r"Sources \(\d+\)"))).to_be_visible()
             expect(assistant).not_to_contain_text(CURSOR)
+            answer = assistant.get_by_test_id("stMarkdownContainer").first
             expect(answer).to_contain_text(SUPPORTED)
             expect(answer).to_contain_text(f"⚠ {INVENTED}")
             expect(answer).to_contain_text("not supported by the passage it cites")
