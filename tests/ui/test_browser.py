@@ -25,18 +25,15 @@ import pytest
 from rag.evidence import EXTRACT_LABEL
 from tests.conftest import KNOWLEDGE_BASE, ROOT, closed_port, rag_env, ui_serving
 from tests.fake_ollama import FakeOllama
+from tests.ui.browser import CHROMIUM, chat_page
 from tests.ui.scripted import INVENTED, QUESTION, SUPPORTED, grounded_then_invented
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 RAG = ROOT / ".venv" / "bin" / "rag"
 SHORT_QUESTION = "What does ef_search control?"
 CURSOR = "▌"  # ui/pages/chat.py shows it after the text while the answer streams
-WAIT_MS = 600_000  # generous: the embedded model on a loaded 2-core machine is slow
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 def _chunks(data_dir: Path) -> int:
@@ -141,125 +138,107 @@ def _highlight_pixels(png: bytes) -> int:
 
 
 def test_ask_in_the_browser_and_screenshot_every_page(server: str, data_dir: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    expect.set_options(timeout=WAIT_MS)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 1000})
-            page.set_default_timeout(WAIT_MS)
-            page.goto(server)
-            chat_input = page.get_by_test_id("stChatInputTextArea")
-            expect(chat_input).to_be_visible()
-            # No Ollama, only the bundled model: answers are quoted from the documents.
-            sidebar = page.get_by_test_id("stSidebar")
-            expect(sidebar.get_by_text("Quoted from the documents (extract)").first).to_be_visible()
+    with chat_page(server) as page:
+        chat_input = page.get_by_test_id("stChatInputTextArea")
+        # No Ollama, only the bundled model: answers are quoted from the documents.
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(sidebar.get_by_text("Quoted from the documents (extract)").first).to_be_visible()
 
-            chat_input.fill(SHORT_QUESTION)
-            chat_input.press("Enter")
-            assistant = page.get_by_test_id("stChatMessage").nth(1)
-            expect(assistant.get_by_text(re.compile(r"Sources \(\d+\)"))).to_be_visible()
-            answer = assistant.get_by_test_id("stMarkdownContainer").first
-            expect(answer).to_contain_text(EXTRACT_LABEL)
-            expect(answer).to_contain_text("ef_search")
-            expect(assistant.get_by_text("Mode: extract").first).to_be_visible()
-            expect(assistant.get_by_text("vector-search-handbook.pdf").first).to_be_visible()
-            # The conversation is listed once the page has rerun from the store; only then is
-            # the download button the one that stays (a click on the first run's button finds
-            # its file gone).
-            expect(sidebar.get_by_role("button", name=SHORT_QUESTION)).to_be_visible()
-            # A source's file comes to the browser as it is on disk.
-            expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()  # the rerun is over
-            with page.expect_download(timeout=60_000) as download:
-                page.get_by_test_id("stChatMessage").nth(1).get_by_role(
-                    "button", name="Download the file").first.click()
-            name = download.value.suggested_filename
-            assert Path(download.value.path()).read_bytes() == (KNOWLEDGE_BASE / name).read_bytes()
-            # docs/screenshots/chat.png comes from test_chat_browser.py (a written answer).
+        chat_input.fill(SHORT_QUESTION)
+        chat_input.press("Enter")
+        assistant = page.get_by_test_id("stChatMessage").nth(1)
+        expect(assistant.get_by_text(re.compile(r"Sources \(\d+\)"))).to_be_visible()
+        answer = assistant.get_by_test_id("stMarkdownContainer").first
+        expect(answer).to_contain_text(EXTRACT_LABEL)
+        expect(answer).to_contain_text("ef_search")
+        expect(assistant.get_by_text("Mode: extract").first).to_be_visible()
+        expect(assistant.get_by_text("vector-search-handbook.pdf").first).to_be_visible()
+        # The conversation is listed once the page has rerun from the store; only then is
+        # the download button the one that stays (a click on the first run's button finds
+        # its file gone).
+        expect(sidebar.get_by_role("button", name=SHORT_QUESTION)).to_be_visible()
+        # A source's file comes to the browser as it is on disk.
+        expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()  # the rerun is over
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_test_id("stChatMessage").nth(1).get_by_role(
+                "button", name="Download the file").first.click()
+        name = download.value.suggested_filename
+        assert Path(download.value.path()).read_bytes() == (KNOWLEDGE_BASE / name).read_bytes()
+        # docs/screenshots/chat.png comes from test_chat_browser.py (a written answer).
 
-            # The cited PDF page, its evidence boxed where it is on the page.
-            assistant = page.get_by_test_id("stChatMessage").nth(1)
-            assistant.get_by_text("Show the page").first.click()
-            image = assistant.get_by_test_id("stImage").first
-            expect(image).to_be_visible()
-            expect(image).to_contain_text("boxed: the evidence")
-            img = image.locator("img").first
-            expect(img).to_have_js_property("complete", True)
-            png = page.request.get(str(img.evaluate("e => e.src"))).body()
-            assert _highlight_pixels(png) > 500
-            _screenshot(page, "evidence", top=img, block="center")
+        # The cited PDF page, its evidence boxed where it is on the page.
+        assistant = page.get_by_test_id("stChatMessage").nth(1)
+        assistant.get_by_text("Show the page").first.click()
+        image = assistant.get_by_test_id("stImage").first
+        expect(image).to_be_visible()
+        expect(image).to_contain_text("boxed: the evidence")
+        img = image.locator("img").first
+        expect(img).to_have_js_property("complete", True)
+        png = page.request.get(str(img.evaluate("e => e.src"))).body()
+        assert _highlight_pixels(png) > 500
+        _screenshot(page, "evidence", top=img, block="center")
 
-            _open_page(page, "Library")
-            expect(page.get_by_test_id("stDataFrame")).to_be_visible()
-            # One upload limit: RAG_UPLOAD_MAX_MB is Streamlit's too (its own default is 200 MB)
-            expect(page.get_by_test_id("stFileUploader")).to_contain_text(
-                re.compile(r"(?<!\d)50(\.0)?\s?MB per file"))
-            # docs/screenshots/library.png comes from test_library_collections.py.
+        _open_page(page, "Library")
+        expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+        # One upload limit: RAG_UPLOAD_MAX_MB is Streamlit's too (its own default is 200 MB)
+        expect(page.get_by_test_id("stFileUploader")).to_contain_text(
+            re.compile(r"(?<!\d)50(\.0)?\s?MB per file"))
+        # docs/screenshots/library.png comes from test_library_collections.py.
 
-            _open_page(page, "Explorer")
-            expect(page.locator(".js-plotly-plot")).to_be_visible()
-            search = page.get_by_label("Search the map")
-            search.fill("What does ef_search control?")
-            search.press("Enter")
-            expect(page.get_by_text("Nearest passages to")).to_be_visible()
-            expect(page.locator(".js-plotly-plot").get_by_text("Your query").first).to_be_attached()
-            _screenshot(page, "explorer")
+        _open_page(page, "Explorer")
+        expect(page.locator(".js-plotly-plot")).to_be_visible()
+        search = page.get_by_label("Search the map")
+        search.fill("What does ef_search control?")
+        search.press("Enter")
+        expect(page.get_by_text("Nearest passages to")).to_be_visible()
+        expect(page.locator(".js-plotly-plot").get_by_text("Your query").first).to_be_attached()
+        _screenshot(page, "explorer")
 
-            _open_page(page, "Status")
-            expect(page.get_by_text("Answering with")).to_be_visible()
-            expect(page.get_by_test_id("stMetric")).to_have_count(4)
-            expect(page.get_by_test_id("stTable")).to_have_count(1)  # settings, in full
-            expect(page.get_by_test_id("stDataFrame")).to_have_count(1)  # versions
-            text = _main_text(page)
-            assert "Answering with extract" in text and "ollama serve" in text
-            assert "RAG_GGUF_PATH" in text  # how to get written answers
-            assert "embedded" in text and f"{_chunks(data_dir)} chunks" in text
-            _screenshot(page, "status")
-        finally:
-            browser.close()
+        _open_page(page, "Status")
+        expect(page.get_by_text("Answering with")).to_be_visible()
+        expect(page.get_by_test_id("stMetric")).to_have_count(4)
+        expect(page.get_by_test_id("stTable")).to_have_count(1)  # settings, in full
+        expect(page.get_by_test_id("stDataFrame")).to_have_count(1)  # versions
+        text = _main_text(page)
+        assert "Answering with extract" in text and "ollama serve" in text
+        assert "RAG_GGUF_PATH" in text  # how to get written answers
+        assert "embedded" in text and f"{_chunks(data_dir)} chunks" in text
+        _screenshot(page, "status")
 
 
 def test_a_written_answer_streams_and_its_unsupported_sentence_is_marked(serve: Serve) -> None:
     """Ollama (the protocol server, scripted) writes one sentence its passage supports and
     one it does not: the first keeps its citation badge, the second is marked."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    expect.set_options(timeout=WAIT_MS)
-    with FakeOllama(reply=grounded_then_invented, delay=0.2) as ollama, sync_playwright() as p:
-        url = serve(RAG_OLLAMA_HOST=ollama.host)
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 1000})
-            page.set_default_timeout(WAIT_MS)
-            page.goto(url)
-            chat_input = page.get_by_test_id("stChatInputTextArea")
-            expect(chat_input).to_be_visible()
-            expect(page.get_by_test_id("stSidebar").get_by_text("ollama:llama3.2").first
-                   ).to_be_visible()
-            chat_input.fill(QUESTION)
-            chat_input.press("Enter")
-            # The answer streams (a word every 0.2 s, so a loaded machine still sees it): the
-            # cursor shows while words arrive, then the checked answer replaces it.
-            assistant = page.get_by_test_id("stChatMessage").nth(1)
-            expect(assistant).to_contain_text(CURSOR)  # under the Stop button, while it streams
-            expect(assistant.get_by_text(re.compile(r"Sources \(\d+\)"))).to_be_visible()
-            expect(assistant).not_to_contain_text(CURSOR)
-            answer = assistant.get_by_test_id("stMarkdownContainer").first
-            expect(answer).to_contain_text(SUPPORTED)
-            expect(answer).to_contain_text(f"⚠ {INVENTED}")
-            expect(answer).to_contain_text("not supported by the passage it cites")
-            expect(assistant.get_by_text(
-                "⚠ marks a sentence not supported by the passage it cites")).to_be_visible()
-            expect(assistant.get_by_text("Mode: generate").first).to_be_visible()
-            # One badge: the supported sentence's; the invented one's citation is not a badge.
-            text = answer.inner_text()
-            cited = text.split(INVENTED)[0]
-            assert re.search(r"query\s*\d+\s*\.", cited), text  # the badge of [n]
-            assert not re.search(r"penguins\s*\d", text), text
-            expect(assistant.get_by_text("Show the page").first).to_be_visible()
-            _screenshot(page, "unsupported", top=page.get_by_test_id("stChatMessage").first)
-        finally:
-            browser.close()
+    with FakeOllama(reply=grounded_then_invented, delay=0.2) as ollama, \
+            chat_page(serve(RAG_OLLAMA_HOST=ollama.host)) as page:
+        chat_input = page.get_by_test_id("stChatInputTextArea")
+        expect(page.get_by_test_id("stSidebar").get_by_text("ollama:llama3.2").first
+               ).to_be_visible()
+        chat_input.fill(QUESTION)
+        chat_input.press("Enter")
+        # The answer streams (a word every 0.2 s, so a loaded machine still sees it): the
+        # cursor shows while words arrive, then the checked answer replaces it.
+        assistant = page.get_by_test_id("stChatMessage").nth(1)
+        expect(assistant).to_contain_text(CURSOR)  # under the Stop button, while it streams
+        expect(assistant.get_by_text(re.compile(r"Sources \(\d+\)"))).to_be_visible()
+        expect(assistant).not_to_contain_text(CURSOR)
+        answer = assistant.get_by_test_id("stMarkdownContainer").first
+        expect(answer).to_contain_text(SUPPORTED)
+        expect(answer).to_contain_text(f"⚠ {INVENTED}")
+        expect(answer).to_contain_text("not supported by the passage it cites")
+        expect(assistant.get_by_text(
+            "⚠ marks a sentence not supported by the passage it cites")).to_be_visible()
+        expect(assistant.get_by_text("Mode: generate").first).to_be_visible()
+        # One badge: the supported sentence's; the invented one's citation is not a badge.
+        text = answer.inner_text()
+        cited = text.split(INVENTED)[0]
+        assert re.search(r"query\s*\d+\s*\.", cited), text  # the badge of [n]
+        assert not re.search(r"penguins\s*\d", text), text
+        expect(assistant.get_by_text("Show the page").first).to_be_visible()
+        _screenshot(page, "unsupported", top=page.get_by_test_id("stChatMessage").first)

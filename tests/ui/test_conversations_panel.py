@@ -14,12 +14,10 @@ from streamlit.testing.v1 import AppTest
 
 from rag.conversations import ConversationStore
 from rag.types import Answer, RetrievedChunk, Source
+from tests.ui.browser import chat_page
 from tests.ui.test_browser import (  # noqa: F401  (serve: a fixture)
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SCREENSHOTS,
     SHORT_QUESTION,
-    WAIT_MS,
     Serve,
     _screenshot,
     serve,
@@ -163,83 +161,74 @@ def test_panel_searches_renames_and_deletes_only_after_confirming(
 def test_conversations_in_the_browser(serve: Serve, data_dir: Path) -> None:  # noqa: F811
     """Search, rename, export (the file and page of each cited source), delete after the
     confirmation; a question asked here is listed too. Saves ``conversations.png``."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     store = ConversationStore(data_dir / "conversations.sqlite3")
     hnsw, bm25 = _fill(store)
     store.close()
     url = serve()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    expect.set_options(timeout=WAIT_MS)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 1000})
-            page.set_default_timeout(WAIT_MS)
-            page.goto(url)
-            chat_input = page.get_by_test_id("stChatInputTextArea")
-            expect(chat_input).to_be_visible()
+    with chat_page(url) as page:
+        chat_input = page.get_by_test_id("stChatInputTextArea")
 
-            def row(cid: str) -> Any:
-                return page.locator(f".st-key-conversation_row_{cid}")
+        def row(cid: str) -> Any:
+            return page.locator(f".st-key-conversation_row_{cid}")
 
-            def menu(cid: str) -> Any:
-                """The row's menu, opened."""
-                body = page.get_by_test_id("stPopoverBody").filter(visible=True)
-                if not body.count():
-                    row(cid).get_by_test_id("stPopoverButton").filter(visible=True).click()
-                expect(body).to_have_count(1)
-                return body
+        def menu(cid: str) -> Any:
+            """The row's menu, opened."""
+            body = page.get_by_test_id("stPopoverBody").filter(visible=True)
+            if not body.count():
+                row(cid).get_by_test_id("stPopoverButton").filter(visible=True).click()
+            expect(body).to_have_count(1)
+            return body
 
-            expect(row(hnsw)).to_contain_text(HNSW)
-            expect(row(bm25)).to_contain_text(BM25)
-            chat_input.fill(SHORT_QUESTION)  # a real answer for the screenshot
-            chat_input.press("Enter")
-            expect(page.get_by_test_id("stChatMessage").nth(1).get_by_text(
-                re.compile(r"Sources \(\d+\)"))).to_be_visible()
-            sidebar = page.get_by_test_id("stSidebar")
-            expect(sidebar.get_by_role("button", name=SHORT_QUESTION)).to_be_visible()
-            expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
+        expect(row(hnsw)).to_contain_text(HNSW)
+        expect(row(bm25)).to_contain_text(BM25)
+        chat_input.fill(SHORT_QUESTION)  # a real answer for the screenshot
+        chat_input.press("Enter")
+        expect(page.get_by_test_id("stChatMessage").nth(1).get_by_text(
+            re.compile(r"Sources \(\d+\)"))).to_be_visible()
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(sidebar.get_by_role("button", name=SHORT_QUESTION)).to_be_visible()
+        expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
 
-            search = sidebar.get_by_placeholder("Search titles and messages")
-            search.fill("frequency")  # a word of BM25's answer, not of its title
-            search.press("Enter")
-            expect(row(hnsw)).to_have_count(0)
-            expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
-            expect(row(bm25)).to_be_visible()
-            expect(sidebar.get_by_role("button", name=SHORT_QUESTION)).to_have_count(0)
-            search.fill("")
-            search.press("Enter")
-            expect(row(hnsw)).to_be_visible()
-            expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()  # the rerun is over
+        search = sidebar.get_by_placeholder("Search titles and messages")
+        search.fill("frequency")  # a word of BM25's answer, not of its title
+        search.press("Enter")
+        expect(row(hnsw)).to_have_count(0)
+        expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
+        expect(row(bm25)).to_be_visible()
+        expect(sidebar.get_by_role("button", name=SHORT_QUESTION)).to_have_count(0)
+        search.fill("")
+        search.press("Enter")
+        expect(row(hnsw)).to_be_visible()
+        expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()  # the rerun is over
 
-            body = menu(hnsw)
-            body.get_by_label("Title").fill("HNSW tuning")
-            body.get_by_role("button", name="Rename").click()
-            expect(row(hnsw).get_by_role("button", name="HNSW tuning")).to_be_visible()
-            expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
+        body = menu(hnsw)
+        body.get_by_label("Title").fill("HNSW tuning")
+        body.get_by_role("button", name="Rename").click()
+        expect(row(hnsw).get_by_role("button", name="HNSW tuning")).to_be_visible()
+        expect(page.get_by_test_id("stStatusWidget")).to_be_hidden()
 
-            body = menu(hnsw)
-            with page.expect_download(timeout=60_000) as download:
-                body.get_by_role("button", name="Export as Markdown").click()
-            assert download.value.suggested_filename == "hnsw-tuning.md"
-            exported = Path(download.value.path()).read_text(encoding="utf-8")
-            assert exported.startswith("# HNSW tuning\n")
-            assert HNSW in exported and HNSW_ANSWER in exported
-            assert "- [1] vector-search-handbook.pdf, page 2 (HNSW > Parameters)" in exported
-            assert "- [2] user-guide.md (Tuning)" in exported
-            page.mouse.move(0, 0)  # no tooltip over the menu
-            _screenshot(page, "conversations", top=page.get_by_test_id("stChatMessage").first)
+        body = menu(hnsw)
+        with page.expect_download(timeout=60_000) as download:
+            body.get_by_role("button", name="Export as Markdown").click()
+        assert download.value.suggested_filename == "hnsw-tuning.md"
+        exported = Path(download.value.path()).read_text(encoding="utf-8")
+        assert exported.startswith("# HNSW tuning\n")
+        assert HNSW in exported and HNSW_ANSWER in exported
+        assert "- [1] vector-search-handbook.pdf, page 2 (HNSW > Parameters)" in exported
+        assert "- [2] user-guide.md (Tuning)" in exported
+        page.mouse.move(0, 0)  # no tooltip over the menu
+        _screenshot(page, "conversations", top=page.get_by_test_id("stChatMessage").first)
 
-            body.get_by_role("button", name="Delete…").click()
-            confirm = page.locator(f".st-key-confirm_{hnsw}")
-            expect(confirm).to_contain_text("Delete HNSW tuning and its 2 messages? This cannot "
-                                            "be undone.")
-            assert ConversationStore(data_dir / "conversations.sqlite3").get(hnsw) is not None
-            confirm.get_by_role("button", name="Delete").click()
-            expect(confirm).to_have_count(0)
-            expect(row(hnsw)).to_have_count(0)
-            expect(row(bm25)).to_be_visible()
-            assert ConversationStore(data_dir / "conversations.sqlite3").get(hnsw) is None
-        finally:
-            browser.close()
+        body.get_by_role("button", name="Delete…").click()
+        confirm = page.locator(f".st-key-confirm_{hnsw}")
+        expect(confirm).to_contain_text("Delete HNSW tuning and its 2 messages? This cannot "
+                                        "be undone.")
+        assert ConversationStore(data_dir / "conversations.sqlite3").get(hnsw) is not None
+        confirm.get_by_role("button", name="Delete").click()
+        expect(confirm).to_have_count(0)
+        expect(row(hnsw)).to_have_count(0)
+        expect(row(bm25)).to_be_visible()
+        assert ConversationStore(data_dir / "conversations.sqlite3").get(hnsw) is None

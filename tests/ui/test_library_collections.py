@@ -18,11 +18,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import KNOWLEDGE_BASE
+from tests.ui.browser import chat_page
 from tests.ui.test_browser import (  # noqa: F401 (serve: a fixture)
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SCREENSHOTS,
-    WAIT_MS,
     Serve,
     _open_page,
     _screenshot,
@@ -116,7 +114,7 @@ def _choose(page: Any, root: Any, label: str, option: str) -> None:
 @pytest.mark.browser
 def test_collections_and_the_chunk_inspector_in_the_browser(
         serve: Serve, tmp_path: Path) -> None:  # noqa: F811 (the fixture imported above)
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url = serve()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -124,69 +122,60 @@ def test_collections_and_the_chunk_inspector_in_the_browser(
     notes.mkdir()
     (notes / "bees.md").write_text(BEES)
     (notes / "notes.xyz").write_text("not a document")
-    expect.set_options(timeout=WAIT_MS)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1360, "height": 1300})
-            page.set_default_timeout(WAIT_MS)
-            page.goto(url)
-            expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible()
-            _open_page(page, "Library")
-            main = page.get_by_test_id("stMain")
-            expect(main.get_by_test_id("stDataFrame").first).to_be_visible()
+    with chat_page(url, height=1300) as page:
+        _open_page(page, "Library")
+        main = page.get_by_test_id("stMain")
+        expect(main.get_by_test_id("stDataFrame").first).to_be_visible()
 
-            # Create a collection by name: it is selected, and empty.
-            main.get_by_role("button", name="New collection").click()
-            name_box = page.get_by_test_id("stTextInputField").and_(page.get_by_label("Name"))
-            name_box.fill("beekeeping")
-            name_box.press("Enter")
-            page.get_by_role("button", name="Create").click()
-            expect(main.get_by_text("Created collection beekeeping")).to_be_visible()
-            expect(main.get_by_text("No documents yet")).to_be_visible()
+        # Create a collection by name: it is selected, and empty.
+        main.get_by_role("button", name="New collection").click()
+        name_box = page.get_by_test_id("stTextInputField").and_(page.get_by_label("Name"))
+        name_box.fill("beekeeping")
+        name_box.press("Enter")
+        page.get_by_role("button", name="Create").click()
+        expect(main.get_by_text("Created collection beekeeping")).to_be_visible()
+        expect(main.get_by_text("No documents yet")).to_be_visible()
 
-            # Upload into it; the refused file says why, in words, next to its name.
-            main.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(
-                [str(notes / "bees.md"), str(notes / "notes.xyz")])
-            expect(main.get_by_text(re.compile(
-                r"Not added: 'notes\.xyz': type \.xyz is not supported"))).to_be_visible()
-            main.get_by_role("button", name="Add 1 file to the library").click()
-            expect(main.get_by_text("Saved bees.md.")).to_be_visible()
-            table = main.get_by_test_id("stDataFrame").first
-            expect(table).to_be_visible()
-            assert not (KNOWLEDGE_BASE / "bees.md").exists()
+        # Upload into it; the refused file says why, in words, next to its name.
+        main.get_by_test_id("stFileUploader").locator("input[type=file]").set_input_files(
+            [str(notes / "bees.md"), str(notes / "notes.xyz")])
+        expect(main.get_by_text(re.compile(
+            r"Not added: 'notes\.xyz': type \.xyz is not supported"))).to_be_visible()
+        main.get_by_role("button", name="Add 1 file to the library").click()
+        expect(main.get_by_text("Saved bees.md.")).to_be_visible()
+        table = main.get_by_test_id("stDataFrame").first
+        expect(table).to_be_visible()
+        assert not (KNOWLEDGE_BASE / "bees.md").exists()
 
-            # The chunk inspector: the document's chunks as the index holds them.
-            _choose(page, main, "Document", "bees.md  (uploads)")
-            expect(main.get_by_text("2 chunks", exact=True)).to_be_visible()
-            first = main.get_by_test_id("stCode").first
-            expect(first).to_contain_text("# Beekeeping notes")  # as indexed, not rendered
-            expect(first).to_contain_text("eighteen kilograms of honey")
-            expect(main.get_by_text(re.compile(r"#2 · Beekeeping notes > Swarming · \d+ tokens"))
-                   ).to_be_visible()
-            _screenshot(page, "library")
+        # The chunk inspector: the document's chunks as the index holds them.
+        _choose(page, main, "Document", "bees.md  (uploads)")
+        expect(main.get_by_text("2 chunks", exact=True)).to_be_visible()
+        first = main.get_by_test_id("stCode").first
+        expect(first).to_contain_text("# Beekeeping notes")  # as indexed, not rendered
+        expect(first).to_contain_text("eighteen kilograms of honey")
+        expect(main.get_by_text(re.compile(r"#2 · Beekeeping notes > Swarming · \d+ tokens"))
+               ).to_be_visible()
+        _screenshot(page, "library")
 
-            # A chat picks the collection; its answer cites only that collection's file.
-            page.get_by_test_id("stSidebarNav").get_by_role("link", name="Chat").click()
-            sidebar = page.get_by_test_id("stSidebar")
-            _choose(page, sidebar, "Collection", "beekeeping")
-            expect(sidebar.get_by_text(re.compile(r"(?<!\d)1 documents"))).to_be_visible()
-            chat_input = page.get_by_test_id("stChatInputTextArea")
-            chat_input.fill("How many kilograms of honey do Carniolan bees overwinter on?")
-            chat_input.press("Enter")
-            assistant = page.get_by_test_id("stChatMessage").nth(1)
-            expect(assistant.get_by_text(re.compile(r"Sources \(\d+\)"))).to_be_visible()
-            expect(assistant).to_contain_text("eighteen")
-            expect(assistant.get_by_text("bees.md").first).to_be_visible()
-            text = assistant.inner_text()
-            assert not any(p.name in text for p in KNOWLEDGE_BASE.iterdir())
+        # A chat picks the collection; its answer cites only that collection's file.
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Chat").click()
+        sidebar = page.get_by_test_id("stSidebar")
+        _choose(page, sidebar, "Collection", "beekeeping")
+        expect(sidebar.get_by_text(re.compile(r"(?<!\d)1 documents"))).to_be_visible()
+        chat_input = page.get_by_test_id("stChatInputTextArea")
+        chat_input.fill("How many kilograms of honey do Carniolan bees overwinter on?")
+        chat_input.press("Enter")
+        assistant = page.get_by_test_id("stChatMessage").nth(1)
+        expect(assistant.get_by_text(re.compile(r"Sources \(\d+\)"))).to_be_visible()
+        expect(assistant).to_contain_text("eighteen")
+        expect(assistant.get_by_text("bees.md").first).to_be_visible()
+        text = assistant.inner_text()
+        assert not any(p.name in text for p in KNOWLEDGE_BASE.iterdir())
 
-            # The default collection is still there, with the knowledge base.
-            _choose(page, sidebar, "Collection", "documents (default)")
-            kb_files = len(list(KNOWLEDGE_BASE.iterdir()))
-            expect(sidebar.get_by_text(re.compile(rf"(?<!\d){kb_files} documents"))).to_be_visible()
-        finally:
-            browser.close()
+        # The default collection is still there, with the knowledge base.
+        _choose(page, sidebar, "Collection", "documents (default)")
+        kb_files = len(list(KNOWLEDGE_BASE.iterdir()))
+        expect(sidebar.get_by_text(re.compile(rf"(?<!\d){kb_files} documents"))).to_be_visible()
 
 
 def test_create_fill_and_delete_a_collection_on_the_page(open_app: OpenApp, data_dir: Path) -> None:

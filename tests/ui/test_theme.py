@@ -11,12 +11,10 @@ from typing import Any
 
 import pytest
 
+from tests.ui.browser import chat_page, chromium, open_chat
 from tests.ui.test_browser import (  # noqa: F401  (serve, server: fixtures)
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SCREENSHOTS,
     SHORT_QUESTION,
-    WAIT_MS,
     _open_page,
     _screenshot,
     serve,
@@ -73,12 +71,8 @@ def _check_scheme(browser: Any, url: str, scheme: str) -> None:
     from playwright.sync_api import expect
 
     dark = scheme == "dark"
-    page = browser.new_context(color_scheme=scheme,
-                               viewport={"width": 1360, "height": 1000}).new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.goto(url)
+    page = open_chat(browser, url, color_scheme=scheme)
     chat_input = page.get_by_test_id("stChatInputTextArea")
-    expect(chat_input).to_be_visible()
     background = _background(page)
     if dark:
         assert _luminance(background) < 0.05, background
@@ -124,17 +118,10 @@ def test_the_page_follows_the_browsers_colour_scheme_and_stays_readable(
 ) -> None:
     """Dark, then light: the page's background, the answer's badges and highlighted
     evidence (WCAG AA contrast), and the explorer's query marker against the map."""
-    from playwright.sync_api import expect, sync_playwright
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    expect.set_options(timeout=WAIT_MS)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            for scheme in ("dark", "light"):
-                _check_scheme(browser, server, scheme)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        for scheme in ("dark", "light"):
+            _check_scheme(browser, server, scheme)
 
 
 def test_the_status_pages_settings_show_every_value_in_full(
@@ -142,34 +129,25 @@ def test_the_status_pages_settings_show_every_value_in_full(
 ) -> None:
     """Issue 14, item 6: the settings table cut values and descriptions off at the column's
     width (a data frame draws cells on a canvas, one line each)."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from rag.config import Settings
 
-    expect.set_options(timeout=WAIT_MS)
     longest = max((f.description or "" for f in Settings.model_fields.values()), key=len)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.set_default_timeout(WAIT_MS)
-            page.goto(server)
-            expect(page.get_by_test_id("stChatInputTextArea")).to_be_visible()
-            _open_page(page, "Status")
-            expect(page.get_by_text("Answering with")).to_be_visible()
-            main = page.get_by_test_id("stMain")
-            # The longest description, word for word, and the data directory's full path.
-            words = re.sub(r"`", "", longest).split()
-            cell = main.get_by_role("cell").filter(has_text=" ".join(words[:4])).first
-            expect(cell).to_be_visible()
-            shown = " ".join(str(cell.inner_text()).split())
-            assert shown.endswith(" ".join(words[-4:])), shown
-            row = main.get_by_role("row").filter(has_text="RAG_DATA_DIR").first
-            expect(row).to_contain_text(f"{data_dir} (set)")
-            # No cell is cut: none is wider inside than the room it has.
-            cut = page.evaluate("""() => [...document.querySelectorAll(
-                '[data-testid=stMain] td, [data-testid=stMain] th')]
-                .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent)""")
-            assert cut == []
-        finally:
-            browser.close()
+    with chat_page(server, width=1100, height=900) as page:
+        _open_page(page, "Status")
+        expect(page.get_by_text("Answering with")).to_be_visible()
+        main = page.get_by_test_id("stMain")
+        # The longest description, word for word, and the data directory's full path.
+        words = re.sub(r"`", "", longest).split()
+        cell = main.get_by_role("cell").filter(has_text=" ".join(words[:4])).first
+        expect(cell).to_be_visible()
+        shown = " ".join(str(cell.inner_text()).split())
+        assert shown.endswith(" ".join(words[-4:])), shown
+        row = main.get_by_role("row").filter(has_text="RAG_DATA_DIR").first
+        expect(row).to_contain_text(f"{data_dir} (set)")
+        # No cell is cut: none is wider inside than the room it has.
+        cut = page.evaluate("""() => [...document.querySelectorAll(
+            '[data-testid=stMain] td, [data-testid=stMain] th')]
+            .filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.textContent)""")
+        assert cut == []
