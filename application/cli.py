@@ -131,7 +131,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(printable("removed: " + ", ".join(report.removed)))
         print(report.table())
     if exported is not None:
-        print(f"first run: exported the embedding model to ONNX ({exported:.1f} s)")
+        print(f"first run: exported and quantised the embedding model ({exported:.1f} s)")
     print(report.summary())
     return 1 if args.strict and report.failed else 0
 

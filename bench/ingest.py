@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Ingest benchmark: our real pipeline on a folder, into a fresh data dir.
 
-    .venv/bin/python bench/ingest.py CORPUS [--backend torch|onnx] [--json] [--reference FILE]
+    .venv/bin/python bench/ingest.py CORPUS [--backend torch|onnx|openvino] [--json] [--reference FILE]
                                             [--rerun]
 
 Runs ``application.factory.App(settings).pipeline.sync(CORPUS)`` exactly as ``rag ingest`` does, on a
@@ -98,11 +98,15 @@ def time_methods(obj: Any, names: Sequence[str], total: list[float]) -> None:
 def link_onnx_export(settings: Any, cache: Path) -> float | None:
     """Export once into ``cache`` (timed), then link it into the fresh data dir."""
     from rag.onnx_embedder import ensure_export, model_cache_key
+    from rag.openvino_embedder import OV_FILE, OpenVinoEmbedder
 
     key = model_cache_key(settings.embedding_model)
     started = time.perf_counter()
     fresh = not (cache / key / "meta.json").is_file()
     ensure_export(settings.embedding_model, cache / key)
+    if settings.embedding_backend == "openvino":
+        fresh = fresh or not (cache / key / OV_FILE).is_file()
+        OpenVinoEmbedder(settings.embedding_model, cache)  # quantises for OpenVINO once
     export_s = time.perf_counter() - started if fresh else None
     target = settings.data_dir / "models"
     target.mkdir(parents=True, exist_ok=True)
@@ -121,7 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         overrides["ingest_workers"] = args.workers
     settings = Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
     export_s = None
-    if args.backend == "onnx" and not args.cold:
+    if args.backend in ("onnx", "openvino") and not args.cold:
         export_s = link_onnx_export(settings, args.model_cache)
     load_before = machine()["loadavg_1_5_15"]
 
@@ -258,7 +262,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path)
-    ap.add_argument("--backend", choices=["torch", "onnx"], default="onnx")
+    ap.add_argument("--backend", choices=["torch", "onnx", "openvino"], default="openvino")
     ap.add_argument("--workers", type=int, default=None, help="RAG_INGEST_WORKERS for the run")
     ap.add_argument("--model-cache", type=Path, default=Path("/tmp/rag-bench/models"))
     ap.add_argument("--cold", action="store_true", help="export the ONNX model inside the run")

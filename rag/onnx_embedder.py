@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +116,13 @@ class OnnxEmbedder:
         # that uses this tokenizer waits while a batch is tokenized (see SeparateCounter).
         self._lock = threading.Lock()
         self._count_locks = not isinstance(self._count, SeparateCounter)
-        self._session = _open_session(self.cache_dir / INT8_FILE, self.threads)
+        self._infer = self._open_runner()
         self.documents_embedded = 0  # counts texts embedded, for benchmarks and tests
+
+    def _open_runner(self) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+        """A function from the model's inputs (int64 arrays) to its sentence embeddings."""
+        session = _open_session(self.cache_dir / INT8_FILE, self.threads)
+        return lambda feeds: session.run(None, feeds)[0]
 
     @property
     def model_path(self) -> Path:
@@ -153,6 +158,8 @@ class OnnxEmbedder:
         # Sort by token count so each batch pads to a length close to its members'.
         order = np.argsort(np.fromiter((len(x) for x in ids), dtype=np.int64), kind="stable")
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        batches: list[np.ndarray] = []
+        inputs: list[dict[str, np.ndarray]] = []
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             width = max(len(ids[i]) for i in batch)
@@ -163,10 +170,16 @@ class OnnxEmbedder:
                 mask[row, : len(ids[i])] = 1
             feeds = {"input_ids": input_ids, "attention_mask": mask,
                      "token_type_ids": np.zeros_like(input_ids)}
-            result = self._session.run(None, {k: feeds[k] for k in self._input_names})[0]
+            batches.append(batch)
+            inputs.append({k: feeds[k] for k in self._input_names})
+        for batch, result in zip(batches, self._infer_all(inputs), strict=True):
             out[batch] = result
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
+
+    def _infer_all(self, inputs: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+        """The embeddings of each batch, in order (one after the other here)."""
+        return [self._infer(feeds) for feeds in inputs]
 
 
 def ensure_export(model_name: str, cache_dir: Path) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def rag_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
-    """The default embedder, as `rag` builds it: the int8 ONNX export of all-MiniLM-L6-v2."""
+    """The default embedder, as `rag` builds it: all-MiniLM-L6-v2 in int8 on OpenVINO."""
     from application.factory import build_embedder
 
     return build_embedder(make_settings(Path("unused")))

@@ -26,7 +26,9 @@ def embedder_identity(embedder: Embedder) -> str:
     inner = embedder.inner if isinstance(embedder, CachedEmbedder) else embedder
     kind = f"{type(inner).__module__}.{type(inner).__qualname__}"
     if isinstance(inner, OnnxEmbedder):
-        kind += f":{inner.cache_dir.name}"  # the export key: model files and export format
+        # The export key (model files and export format) and the model file run (onnxruntime's
+        # int8 export or OpenVINO's, whose name carries its quantisation's version).
+        kind += f":{inner.cache_dir.name}:{inner.model_path.name}"
     return f"{inner.model_id}|{kind}"
 
 

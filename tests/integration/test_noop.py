@@ -23,8 +23,9 @@ from tests.conftest import KNOWLEDGE_BASE, rag_env
 
 # What an unchanged sync or `rag status` must not import: the store, the embedding model's
 # libraries, the chunker's splitter and BM25.
-HEAVY = ("chromadb", "onnxruntime", "torch", "transformers", "sentence_transformers",
-         "tokenizers", "langchain_text_splitters", "langchain_core", "bm25s")
+HEAVY = ("chromadb", "onnxruntime", "openvino", "nncf", "torch", "transformers",
+         "sentence_transformers", "tokenizers", "langchain_text_splitters", "langchain_core",
+         "bm25s")
 
 
 def rag(data: Path, *args: str, before: str = "") -> tuple[subprocess.CompletedProcess[str],

@@ -127,8 +127,8 @@ def test_ocr_writes_nothing_and_talks_to_no_host(tmp_path: Path) -> None:
     assert "(1 page OCRed)" in out.stdout, out.stdout
     events = [json.loads(line) for line in log.read_text().splitlines()]
     ort = {pid: what for kind, what, pid in events if kind == "import onnxruntime"}
-    assert len(ort) >= 2 and set(ort.values()) == {"1"}, ort  # the CLI and the loader process
-    remote = [(kind, what) for kind, what, _ in events if kind != "import onnxruntime"
+    assert len(ort) >= 1 and set(ort.values()) == {"1"}, ort  # the loader process, which OCRs
+    remote = [(kind, what) for kind, what, _ in events if not kind.startswith("import ")
               and not what.startswith(LOCAL) and not any(f"({h}," in what for h in LOCAL)]
     assert remote == [], remote
     if traced:
