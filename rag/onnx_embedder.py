@@ -160,8 +160,9 @@ class OnnxEmbedder:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         batches: list[np.ndarray] = []
         inputs: list[dict[str, np.ndarray]] = []
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        rows = self._rows_per_batch()
+        for start in range(0, len(order), rows):
+            batch = order[start : start + rows]
             width = max(len(ids[i]) for i in batch)
             input_ids = np.full((len(batch), width), self._pad_id, dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -176,6 +177,9 @@ class OnnxEmbedder:
             out[batch] = result
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
+
+    def _rows_per_batch(self) -> int:
+        return self.batch_size
 
     def _infer_all(self, inputs: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
         """The embeddings of each batch, in order (one after the other here)."""
