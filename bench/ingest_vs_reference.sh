@@ -9,9 +9,6 @@
 # session are compared: our run before and after the reference bracket it. Each run's JSON
 # is kept in OUT_DIR with the load average before and after it; the last lines give the
 # ratio of pages/s on this machine, its CPU flags and the load. NOOP=0 leaves out noop.py.
-# An AVX2-only machine is emulated on an AVX-512 one with ONEDNN_MAX_CPU_ISA=AVX2
-# MKL_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2 (our OpenVINO embedder and the
-# reference's PyTorch then use AVX2 kernels only; docs/performance.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
@@ -62,12 +59,6 @@ have = [f for f in wanted if flags and f in flags[0].split()]
 print(f"ingest ratio  {ratios[0]:.2f}x before, {ratios[1]:.2f}x after the reference "
       f"(pages/s; lower: {min(ratios):.2f}x) on {run['machine']['cpu']}, {run['machine']['cores']} cores, "
       f"CPU flags: {' '.join(have) or 'none of ' + ' '.join(wanted)}")
-import os
-limits = {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
-                                     "ATEN_CPU_CAPABILITY") if os.environ.get(k)}
-if limits:  # an AVX2-only machine emulated on this one: both pipelines' kernels limited
-    print("kernels limited by " + " ".join(f"{k}={v}" for k, v in limits.items())
-          + " (OpenVINO/oneDNN, MKL, PyTorch); onnxruntime ignores them")
 print(f"JSON in {out}")
 PY
 
