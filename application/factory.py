@@ -49,18 +49,12 @@ def build_embedder(settings: Settings) -> Embedder:
     """int8 on the CPU (exported once into the data dir) unless torch or a GPU is set."""
     from rag.embeddings import SentenceTransformerEmbedder
 
-    if settings.embedding_backend == "openvino" and settings.embedding_device == "cpu":
+    if settings.embedding_backend in ("openvino", "onnx") and settings.embedding_device == "cpu":
+        from rag.onnx_embedder import OnnxEmbedder
         from rag.openvino_embedder import OpenVinoEmbedder
 
-        return OpenVinoEmbedder(
-            settings.embedding_model,
-            settings.onnx_cache_dir,
-            batch_size=settings.embedding_batch_size,
-        )
-    if settings.embedding_backend == "onnx" and settings.embedding_device == "cpu":
-        from rag.onnx_embedder import OnnxEmbedder
-
-        return OnnxEmbedder(
+        exported = OpenVinoEmbedder if settings.embedding_backend == "openvino" else OnnxEmbedder
+        return exported(
             settings.embedding_model,
             settings.onnx_cache_dir,
             batch_size=settings.embedding_batch_size,

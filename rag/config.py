@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     )
     models_dir: Path | None = Field(
         None,
-        description="Where the ONNX export of the embedding model is cached; empty: "
+        description="Where the embedding model's exports (ONNX, OpenVINO int8) are cached; empty: "
         "RAG_DATA_DIR/models. Several data directories may share one.",
     )
     embedding_batch_size: int = Field(32, ge=1, le=4096, description="Chunks per embedding batch.")

@@ -56,24 +56,23 @@ class OpenVinoEmbedder(OnnxEmbedder):
         started = time.perf_counter()
         made = ensure_openvino(self.cache_dir, self._tokenizer, self._input_names,
                                self.max_tokens)
-        if made and self.export_seconds is None:
-            self.export_seconds = time.perf_counter() - started
-        elif made and self.export_seconds is not None:
-            self.export_seconds += time.perf_counter() - started
+        if made:  # the ONNX export may have been made by this process too
+            self.export_seconds = (self.export_seconds or 0.0) + time.perf_counter() - started
         ov = _import_openvino()
         path = self.cache_dir / OV_FILE
+        core, model = _read(path)
         # A query or an evidence sentence: one request on all the cores (lowest latency).
-        compiled = _compile(path, {"INFERENCE_NUM_THREADS": self.threads,
-                                   "PERFORMANCE_HINT": "LATENCY"})
+        compiled = _compile(core, model, path, {"INFERENCE_NUM_THREADS": self.threads,
+                                                "PERFORMANCE_HINT": "LATENCY"})
         request = compiled.create_infer_request()
         output = compiled.outputs[0]
         lock = threading.Lock()  # one infer request: ingest's thread and a query's may meet
         # Many batches (ingest): one stream of one thread per core, a batch in flight on each;
         # 10-15% more chunks a second than one request on all cores (docs/performance.md).
         self._streams = self.threads
-        self._bulk = _compile(path, {"INFERENCE_NUM_THREADS": self.threads,
-                                     "NUM_STREAMS": self._streams,
-                                     "PERFORMANCE_HINT": "THROUGHPUT"})
+        self._bulk = _compile(core, model, path, {"INFERENCE_NUM_THREADS": self.threads,
+                                                  "NUM_STREAMS": self._streams,
+                                                  "PERFORMANCE_HINT": "THROUGHPUT"})
         self._queue = ov.AsyncInferQueue(self._bulk, self._streams)
         self._queue_lock = threading.Lock()
 
@@ -129,18 +128,29 @@ def _import_openvino() -> Any:
     return ov
 
 
-def _compile(path: Path, config: dict[str, Any]) -> Any:
+def _cannot_open(path: Path, exc: Exception) -> ConfigError:
+    return ConfigError(
+        f"cannot open the OpenVINO model {path} ({exc.__class__.__name__}: "
+        f"{str(exc)[:300]}). Delete {path} to make it again, or set "
+        "RAG_EMBEDDING_BACKEND=onnx."
+    )
+
+
+def _read(path: Path) -> tuple[Any, Any]:
+    """One OpenVINO core and the model read once, for both compiled forms."""
     ov = _import_openvino()
     try:
         core = ov.Core()
-        model = core.read_model(str(path))
+        return core, core.read_model(str(path))
+    except Exception as exc:
+        raise _cannot_open(path, exc) from exc
+
+
+def _compile(core: Any, model: Any, path: Path, config: dict[str, Any]) -> Any:
+    try:
         return core.compile_model(model, "CPU", config)
     except Exception as exc:
-        raise ConfigError(
-            f"cannot open the OpenVINO model {path} ({exc.__class__.__name__}: "
-            f"{str(exc)[:300]}). Delete {path} to make it again, or set "
-            "RAG_EMBEDDING_BACKEND=onnx."
-        ) from exc
+        raise _cannot_open(path, exc) from exc
 
 
 def calibration_texts() -> list[str]:
