@@ -49,6 +49,8 @@ class BeirReport:
     mode: str
     metrics: dict[str, float]
     settings: dict[str, Any] = field(default_factory=dict)
+    # each query's documents, best first (``rag eval beir --run-file``; not in to_dict)
+    runs: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -190,4 +192,5 @@ def run_beir(
             "mmr_lambda": config.mmr_lambda,
             "merge_neighbours": config.merge_neighbours,
         },
+        runs=runs,
     )

@@ -70,6 +70,10 @@ def cmd_eval_beir(args: argparse.Namespace) -> int:
         progress=_progress(args.json or args.quiet),
         title_heading=args.title_heading,
     )
+    if args.run_file:
+        from application.evaluation.metrics import write_run
+
+        write_run(Path(args.run_file), report.runs, f"{report.dataset}-{report.mode}")
     if args.json:
         _print_json(report.to_dict())
         return 0
@@ -193,6 +197,9 @@ def add_eval_parser(sub: Any) -> None:
                    help="chunks retrieved per query (documents are ranked by their best chunk)")
     b.add_argument("--cache-dir", default=str(DEFAULT_CACHE),
                    help=f"where indexes and vectors are kept between runs (default {DEFAULT_CACHE})")
+    b.add_argument("--run-file", metavar="PATH",
+                   help="also write each query's ranked documents there (TREC run format), "
+                   "to compare two runs query by query (bench/beir_compare.py)")
     b.add_argument("--json", action="store_true")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_eval_beir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -44,6 +45,69 @@ def ranking_metrics(
         name: float(np.mean([fn(runs[qid], qrels[qid]) for qid in judged])) if judged else 0.0
         for name, fn in names.items()
     }
+
+
+def paired_difference(
+    a: Mapping[str, Sequence[str]],
+    b: Mapping[str, Sequence[str]],
+    qrels: Mapping[str, Mapping[str, int]],
+    *,
+    k: int = 10,
+    samples: int = 10_000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """How sure a difference in mean nDCG@k between two runs on the same queries is.
+
+    Per judged query, nDCG@k of ``b`` minus that of ``a``; returned: both means, the mean
+    difference, its 95% interval from a paired bootstrap over the queries, and the two-sided
+    p value of a paired randomisation test (each query's difference flipped in sign at
+    random). A query missing from a run counts as nDCG 0 there.
+    """
+    judged = [qid for qid in qrels if qid in a or qid in b]
+    if not judged:
+        raise ValueError("no judged query is in either run")
+    x = np.array([ndcg_at(a.get(q, []), qrels[q], k) for q in judged])
+    y = np.array([ndcg_at(b.get(q, []), qrels[q], k) for q in judged])
+    diff = y - x
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), (samples, len(diff)))].mean(axis=1)
+    signs = rng.choice(np.array([-1.0, 1.0]), (samples, len(diff)))
+    flipped = np.abs((signs * diff).mean(axis=1))
+    observed = abs(float(diff.mean()))
+    return {
+        "queries": float(len(judged)),
+        "a": float(x.mean()),
+        "b": float(y.mean()),
+        "difference": float(diff.mean()),
+        "low": float(np.percentile(means, 2.5)),
+        "high": float(np.percentile(means, 97.5)),
+        "p": float((np.sum(flipped >= observed - 1e-12) + 1) / (samples + 1)),
+        "queries_differing": float(np.count_nonzero(np.abs(diff) > 1e-12)),
+    }
+
+
+def read_run(path: Path) -> dict[str, list[str]]:
+    """A TREC run file (``qid Q0 doc rank score tag``) as each query's documents, best first."""
+    rows: dict[str, list[tuple[int, str]]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 6 or not parts[3].isdigit():
+            raise ValueError(f"{path}:{number}: not a TREC run line (qid Q0 doc rank score tag): "
+                             f"{line[:80]!r}")
+        rows.setdefault(parts[0], []).append((int(parts[3]), parts[2]))
+    return {q: [d for _, d in sorted(r)] for q, r in rows.items()}
+
+
+def write_run(path: Path, runs: Mapping[str, Sequence[str]], tag: str) -> None:
+    """Each query's ranked documents as a TREC run file (score: the number of documents
+    ranked below, so higher is better as the format expects)."""
+    tag = "_".join(tag.split()) or "run"
+    with path.open("w", encoding="utf-8") as fh:
+        for qid, docs in runs.items():
+            for rank, doc in enumerate(docs, start=1):
+                fh.write(f"{qid} Q0 {doc} {rank} {len(docs) - rank + 1} {tag}\n")
 
 
 def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:

@@ -106,13 +106,22 @@ def test_eval_keeps_onnx_and_torch_vectors_apart(mini_beir: Path, embedder, torc
 
 def test_eval_beir_command_prints_json(mini_beir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     from application.cli import main
+    from application.evaluation.beir_data import load_beir
+    from application.evaluation.metrics import ranking_metrics, read_run
 
+    run_file = tmp_path / "lexical.run"
     code = main(["--data-dir", str(tmp_path / "data"), "eval", "beir", str(mini_beir),
-                 "--mode", "lexical", "--json", "--cache-dir", str(tmp_path / "cache")])
+                 "--mode", "lexical", "--json", "--cache-dir", str(tmp_path / "cache"),
+                 "--run-file", str(run_file)])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["mode"] == "lexical" and report["queries"] == 8
     assert 0.5 < report["ndcg@10"] <= 1.0
+    # the run file holds the rankings the report scored
+    runs = read_run(run_file)
+    assert len(runs) == 8
+    again = ranking_metrics(runs, load_beir(mini_beir, "test").qrels)
+    assert round(again["ndcg@10"], 4) == report["ndcg@10"]
 
 
 QUESTIONS = [

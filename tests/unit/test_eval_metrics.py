@@ -47,3 +47,30 @@ def test_threshold_sweep_counts_right_and_wrong_refusals() -> None:
     best = [(0.1, False), (0.5, False), (0.2, True), (0.6, True)]
     row = next(r for r in threshold_sweep(best, [0.3]))
     assert row == {"threshold": 0.3, "refused_unanswerable": 0.5, "refused_answerable": 0.5}
+
+
+def test_a_run_file_round_trips_and_a_paired_difference_tells_noise_from_a_gain(
+    tmp_path: Path,
+) -> None:
+    from application.evaluation.metrics import paired_difference, read_run, write_run
+
+    qrels = {f"q{i}": {f"d{i}": 1} for i in range(40)}
+    good = {q: [next(iter(rel)), "x", "y"] for q, rel in qrels.items()}  # relevant first
+    worse = {q: ["x", next(iter(rel)), "y"] for q, rel in qrels.items()}  # relevant second
+    # good with one query's relevant document moved down: too small a change to be sure of
+    mixed = dict(good) | {"q0": ["x", "d0"], "q1": ["d1"]}
+    path = tmp_path / "good.run"
+    write_run(path, good, "scifact hybrid")
+    assert path.read_text().splitlines()[0] == "q0 Q0 d0 1 3 scifact_hybrid"
+    assert read_run(path) == good
+
+    gain = paired_difference(worse, good, qrels, samples=2000)
+    assert gain["b"] == pytest.approx(1.0) and gain["difference"] > 0.3
+    assert gain["low"] > 0 and gain["p"] < 0.01 and gain["queries_differing"] == 40
+    noise = paired_difference(good, mixed, qrels, samples=2000)
+    assert noise["difference"] < 0 and noise["low"] < 0 <= noise["high"]
+    assert noise["p"] > 0.05 and noise["queries_differing"] == 1
+
+    (tmp_path / "bad.run").write_text("q0 d0 1\n")
+    with pytest.raises(ValueError, match=r"bad\.run:1: not a TREC run line"):
+        read_run(tmp_path / "bad.run")
