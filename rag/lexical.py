@@ -185,6 +185,277 @@ def bm25_matrix(
     return {"data": data, "indices": indices, "indptr": indptr, "num_docs": rows}
 
 
+# A question whose terms' columns hold fewer postings than this is scored in full (bm25s's
+# ``get_scores``): pruning pays only where posting lists are long.
+_PRUNE_MIN_POSTINGS = 100_000
+# Pruning gives up, and scores in full, once its essential terms hold this share of the postings.
+_PRUNE_MAX_SHARE = 0.5
+# Relative slack when a running score is compared with the k-th best: float32 sums of a
+# question's terms are off by far less (about 1e-7 per addition).
+_MARGIN = 1e-4
+# The candidates' k-th best running score is recomputed only when at most this many are left.
+_RANK_AT_MOST = 50_000
+# Non-essential terms are read in one pass over their column while the bounds of those not read
+# yet add up to more than this share of the k-th best score (few candidates could be dropped).
+_DENSE_ABOVE = 0.5
+# The first estimate of the k-th best score comes from this fraction of the rows (1/N).
+_SAMPLE_PART = 16
+# A column is binary-searched for the candidates (rather than read in one pass) when their
+# number times log2 of its length is below this multiple of its length.
+_SEARCH_BELOW = 2
+
+
+@dataclass
+class SearchStats:
+    """How one search scored (tests, logs): ``pruned`` when its result came from MaxScore
+    pruning (``pruned_top_k``), ``postings`` how many postings it read (a posting read in a
+    pass over a column, or one binary search for a candidate, counts one), ``total`` what full
+    scoring reads (every posting of every query term, a repeated term again), ``rounds`` how
+    many essential-term sets pruning tried."""
+
+    pruned: bool = False
+    postings: int = 0
+    total: int = 0
+    rounds: int = 0
+
+
+def full_top_k(
+    scores: np.ndarray, k: int, allowed: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best rows of full ``scores`` (zero scores and rows not ``allowed`` left out),
+    best first, and their scores."""
+    if allowed is not None:
+        scores = np.where(allowed, scores, np.float32(0.0))
+    # only chunks holding a query term score above zero: rank those, not the whole corpus
+    hits = np.flatnonzero(scores > 0)
+    if hits.size == 0:
+        return hits, scores[hits]
+    k = min(k, hits.size)
+    top = hits[np.argpartition(-scores[hits], k - 1)[:k]]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return top, scores[top]
+
+
+def pruned_top_k(
+    matrix: dict[str, Any],
+    terms: list[int],
+    k: int,
+    upper: Callable[[int], np.float32],
+    allowed_rows: Callable[[np.ndarray], np.ndarray] | None,
+    stats: SearchStats,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``k`` best rows for the query ``terms`` (term ids, repeats kept) and their scores,
+    best first, by MaxScore dynamic pruning over the term x document matrix of bm25s
+    (``BM25.scores``, CSC: each column's rows ascending); ``None`` when it would not pay (the
+    caller then scores in full).
+
+    Each term's upper bound (``upper``) is the largest score in its column. First a score the
+    ``k``-th best row reaches at least: the ``k``-th best exact score among the first
+    ``1 / _SAMPLE_PART`` of the rows (in each column those rows are a slice of it), or failing
+    that among a few hundred rows scoring best on the rarest terms. The terms are then split:
+    the *non-essential* ones are the lowest bounds whose sum stays within that score, the
+    others are *essential* and read in full; the rows holding an essential term are the
+    candidates (a row holding none scores at most the non-essential bounds' sum, so cannot
+    beat the ``k``-th). The non-essential terms are then read for the candidates, highest
+    bound first: in one pass over the column while the bounds not read yet add up to more than
+    ``_DENSE_ABOVE`` of that score, then only for the candidates still in the race (a binary
+    search per candidate, or a pass when that is cheaper), a candidate being dropped once its
+    score so far plus the bounds not read yet stays below the ``k``-th best score so far.
+
+    The scores returned are those of bm25s's ``get_scores`` bit for bit: that adds each query
+    term's column in query order (a repeated term again) in float32, and so does the last step
+    for every remaining candidate. The bound of the non-candidates is the float32 sum of the
+    bounds in the same order (float32 rounding is monotonic), and the result is returned only
+    when the ``k``-th best candidate (among ``allowed_rows``) scores at least that much;
+    otherwise terms move to the essential set and it starts again. The running scores that
+    drop candidates are float32 sums in another order; they are compared with a relative
+    margin (``_MARGIN``) far above their rounding error, so no row that could reach the
+    ``k``-th score is dropped. At a tie with the ``k``-th score the rows returned may be other
+    rows of the same score than full scoring's (whose choice among those is arbitrary too);
+    the scores returned are the same.
+    """
+    # plain arrays (views) of a memory-mapped index: slicing a np.memmap costs more
+    data, indices = np.asarray(matrix["data"]), np.asarray(matrix["indices"])
+    indptr = matrix["indptr"]
+    rows = int(matrix["num_docs"])
+    unique = sorted(set(terms))
+    if len(unique) < 2 or max(unique) >= len(indptr) - 1:
+        return None
+    span = {t: (int(indptr[t]), int(indptr[t + 1])) for t in unique}
+    length = {t: e - s for t, (s, e) in span.items()}
+    count = {t: terms.count(t) for t in unique}
+    stats.total = sum(length[t] * count[t] for t in unique)
+    if stats.total < _PRUNE_MIN_POSTINGS:
+        return None
+    bound = {t: upper(t) for t in unique}
+    # lowest bounds first (the longest lists first among equal bounds): the non-essential
+    # terms are always a prefix of this order
+    order = sorted(unique, key=lambda t: (float(bound[t]), -length[t]))
+
+    def rest_bound(m: int) -> np.float32:
+        """What a row holding none of ``order[m:]`` scores at most: the float32 sum, in query
+        order as ``get_scores`` adds them, of the bounds of the terms ``order[:m]``."""
+        rest = set(order[:m])
+        total = np.float32(0.0)
+        for t in terms:
+            if t in rest:
+                total = np.float32(total + bound[t])
+        return total
+
+    member = np.zeros(rows, dtype=bool)  # the rows of ``marked[0]``,
+    place = np.zeros(rows, dtype=np.int32)  # and where each is in it
+    marked: list[np.ndarray | None] = [None]
+
+    def lookup(t: int, at_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where ``t``'s column holds some of ``at_rows`` (ascending): their places in
+        ``at_rows``, and their scores."""
+        s, e = span[t]
+        column = indices[s:e]
+        if at_rows.size * max(1, column.size.bit_length()) < _SEARCH_BELOW * column.size:
+            stats.postings += at_rows.size  # a binary search per row
+            at = np.searchsorted(column, at_rows)
+            at[at == column.size] = 0
+            hit = np.flatnonzero(column[at] == at_rows)
+            return hit, data[s:e][at[hit]]
+        stats.postings += column.size  # one pass over the column
+        if marked[0] is not at_rows:
+            if marked[0] is not None:
+                member[marked[0]] = False
+            member[at_rows] = True
+            place[at_rows] = np.arange(at_rows.size, dtype=np.int32)
+            marked[0] = at_rows
+        found = np.flatnonzero(member[column])
+        return place[column[found]], data[s:e][found]
+
+    def exact(at_rows: np.ndarray) -> np.ndarray:
+        """The scores of ``at_rows`` as ``get_scores`` computes them."""
+        out = np.zeros(at_rows.size, dtype=np.float32)
+        found = {t: lookup(t, at_rows) for t in unique}
+        for t in terms:  # query order, repeats again
+            hit, add = found[t]
+            value = np.zeros(at_rows.size, dtype=np.float32)
+            value[hit] = add
+            out += value
+        return out
+
+    def kth(values: np.ndarray) -> float:
+        return float(np.partition(values, values.size - k)[values.size - k])
+
+    # a score k rows reach (the k-th best scores at least this): the k-th best exact score
+    # in the first ``1 / _SAMPLE_PART`` of the rows
+    block = max(1, rows // _SAMPLE_PART)
+    block_scores = np.zeros(block, dtype=np.float32)
+    for t in terms:  # query order, as get_scores adds them
+        s, e = span[t]
+        cut = s + int(np.searchsorted(indices[s:e], block))
+        np.add.at(block_scores, indices[s:cut], data[s:cut])
+        stats.postings += cut - s
+    if allowed_rows is not None:
+        block_scores[~allowed_rows(np.arange(block))] = 0
+    reached = kth(block_scores) if np.count_nonzero(block_scores) >= k else 0.0
+    partial = np.zeros(rows, dtype=np.float32)
+    done: set[int] = set()  # the terms added up in ``partial``
+    seed = len(order)
+    if reached == 0.0:  # too few rows in the block: the rows best on the rarest terms
+        while seed > 1 and sum(length[t] for t in order[seed - 1:]) <= stats.total // 16:
+            seed -= 1
+        for t in order[seed:]:
+            s, e = span[t]
+            for _ in range(count[t]):
+                np.add.at(partial, indices[s:e], data[s:e])
+            stats.postings += (e - s) * count[t]
+            done.add(t)
+        seeded = np.asarray(indices[slice(*span[order[-1]])], dtype=np.int64)
+        if seed < len(order) - 1:
+            for t in order[seed:]:
+                member[indices[slice(*span[t])]] = True
+            seeded = np.flatnonzero(member)
+            member[seeded] = False
+        if allowed_rows is not None:
+            seeded = seeded[allowed_rows(seeded)]
+        if seeded.size >= k:
+            n = min(seeded.size, 4 * k)
+            best = seeded[np.argpartition(-partial[seeded], n - 1)[:n]]
+            reached = kth(exact(np.sort(best)))
+    m = min(seed, len(order) - 1)
+    while m > 0 and rest_bound(m) > reached:
+        m -= 1
+    while True:
+        essential = order[m:]
+        if sum(length[t] for t in essential) > _PRUNE_MAX_SHARE * sum(length.values()):
+            return None
+        stats.pruned = True
+        stats.rounds += 1
+        if not done <= set(essential):
+            partial[:] = 0
+            done = set()
+        # the candidates: the rows holding an essential term (``member``)
+        if marked[0] is not None:
+            member[marked[0]] = False
+            marked[0] = None
+        for t in essential:
+            s, e = span[t]
+            member[indices[s:e]] = True
+            if t not in done:  # while the column is in the CPU's cache
+                for _ in range(count[t]):
+                    np.add.at(partial, indices[s:e], data[s:e])
+                stats.postings += (e - s) * count[t]
+                done.add(t)
+        # the others, highest bound first: while their bounds add up to more than half the
+        # k-th best score, few candidates could be dropped, so each column is read in one
+        # pass for the candidates (``member``)
+        others = order[:m][::-1]
+        left = float(sum(float(bound[t]) * count[t] for t in others))
+        while others and left > _DENSE_ABOVE * reached:
+            t = others.pop(0)
+            s, e = span[t]
+            found = np.flatnonzero(member[indices[s:e]])
+            partial[indices[s:e][found]] += data[s:e][found] * np.float32(count[t])
+            stats.postings += e - s
+            left -= float(bound[t]) * count[t]
+            done.add(-1 - t)  # in ``partial`` for the candidates only
+        alive = np.flatnonzero(member)
+        member[alive] = False
+        if allowed_rows is not None:
+            alive = alive[allowed_rows(alive)]
+        score = partial[alive]
+        # then only for the candidates still in the race
+        for t in others:
+            floor = reached
+            if k < alive.size <= _RANK_AT_MOST:
+                floor = max(floor, kth(score))
+            if floor > 0:
+                keep = np.flatnonzero((score + left) * (1 + _MARGIN) >= floor * (1 - _MARGIN))
+                if keep.size < alive.size:
+                    alive, score = alive[keep], score[keep]
+            hit, add = lookup(t, alive)
+            score[hit] += add * np.float32(count[t])
+            left -= float(bound[t]) * count[t]
+        if reached > 0 or alive.size > k:  # the last drop, all terms counted
+            floor = max(reached, kth(score) if alive.size > k else 0.0)
+            keep = np.flatnonzero(score * (1 + _MARGIN) >= floor * (1 - _MARGIN))
+            alive = alive[keep]
+        scores = exact(alive)
+        if alive.size >= k:
+            chosen = np.argpartition(-scores, k - 1)[:k]
+            theta = scores[chosen].min()  # the k-th best candidate score
+            if theta >= rest_bound(m):  # no other row can score above it (0 when m == 0)
+                top, top_scores = alive[chosen], scores[chosen]
+                best = np.lexsort((top, -top_scores))  # best first, then by row
+                return top[best], top_scores[best]
+            reached = max(reached, float(theta))
+            m -= 1
+            while m > 0 and rest_bound(m) > reached:
+                m -= 1
+        elif m == 0:  # every term essential: the candidates are every row that scores
+            keep = np.flatnonzero(scores > 0)
+            alive, scores = alive[keep], scores[keep]
+            best = np.lexsort((alive, -scores))
+            return alive[best], scores[best]
+        else:  # fewer than k candidates: another term's rows
+            m -= 1
+
+
 class LexicalIndex:
     """BM25 over every chunk of one collection, rebuilt when the collection's generation moves."""
 
@@ -201,6 +472,8 @@ class LexicalIndex:
         self._state: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.rebuilds = 0  # how often the index was built from the store (tests, logs)
+        self._upper: dict[int, np.float32] = {}  # each term's largest score, once asked
+        self.last_search = SearchStats()  # how the latest search scored (tests, logs)
 
     # --- keeping in step ---------------------------------------------------------------------
 
@@ -245,6 +518,7 @@ class LexicalIndex:
             return False
         self._bm25, self._ids, self._sources = bm25, meta["ids"], meta["sources"]
         self._source_of = None
+        self._upper = {}
         self._state = meta["state"]
         return True
 
@@ -280,6 +554,7 @@ class LexicalIndex:
             bm25.nonoccurrence_array = None  # lucene needs none
         self._bm25, self._ids, self._sources, self._state = bm25, ids, sources, state
         self._source_of = None
+        self._upper = {}
         self.rebuilds += 1
         log.info("lexical index rebuilt: %d chunks (generation %s)", len(ids), state["generation"])
         self._save()
@@ -327,7 +602,12 @@ class LexicalIndex:
     def search(
         self, query: str, k: int, *, source_filter: Callable[[str], bool] | None = None
     ) -> list[LexicalHit]:
-        """The ``k`` chunks with the highest BM25 score (zero scores left out), best first."""
+        """The ``k`` chunks with the highest BM25 score (zero scores left out), best first.
+
+        Questions with long posting lists are scored by dynamic pruning (``pruned_top_k``):
+        the same scores as adding up every posting, bit for bit; among chunks tied with the
+        ``k``-th score, which of them are returned may differ (as it may between two full
+        scorings, whose top-k selection does not order ties either)."""
         self.ensure_current()
         if self._bm25 is None or k <= 0:
             return []
@@ -335,17 +615,39 @@ class LexicalIndex:
         terms = [vocab[t] for t in self.analyzer.terms(query) if t in vocab]
         if not terms:
             return []
-        scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
+        allowed_rows: Callable[[np.ndarray], np.ndarray] | None = None
         if source_filter is not None:
             distinct, source_of = self._source_index()
             allowed = np.fromiter((source_filter(s) for s in distinct), dtype=bool,
                                   count=len(distinct))
-            scores = np.where(allowed[source_of], scores, 0.0)
-        # only chunks holding a query term score above zero: rank those, not the whole corpus
-        hits = np.flatnonzero(scores > 0)
-        if hits.size == 0:
-            return []
-        k = min(k, hits.size)
-        top = hits[np.argpartition(-scores[hits], k - 1)[:k]]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [LexicalHit(self._ids[i], self._sources[i], float(scores[i])) for i in top]
+
+            def allowed_rows(rows: np.ndarray) -> np.ndarray:
+                return allowed[source_of[rows]]
+
+        stats = SearchStats()
+        found = None
+        if self._bm25.nonoccurrence_array is None:  # lucene: a term adds only where it is
+            found = pruned_top_k(self._bm25.scores, terms, k, self._upper_bound, allowed_rows,
+                                 stats)
+        if found is None:  # few postings (or pruning would not pay): every posting added
+            scores = np.asarray(self._bm25.get_scores(terms), dtype=np.float32)
+            indptr = self._bm25.scores["indptr"]
+            stats.total = sum(int(indptr[t + 1] - indptr[t]) for t in terms)
+            stats.postings += stats.total  # after what an abandoned pruning read
+            stats.pruned = False
+            found = full_top_k(scores, k, None if source_filter is None
+                               else allowed[source_of])
+        self.last_search = stats
+        top, top_scores = found
+        return [LexicalHit(self._ids[i], self._sources[i], float(score))
+                for i, score in zip(top.tolist(), top_scores.tolist(), strict=True)]
+
+    def _upper_bound(self, term: int) -> np.float32:
+        """The largest score in ``term``'s column (what the term adds to a chunk at most)."""
+        bound = self._upper.get(term)
+        if bound is None:
+            matrix = self._bm25.scores
+            start, end = int(matrix["indptr"][term]), int(matrix["indptr"][term + 1])
+            bound = np.float32(matrix["data"][start:end].max(initial=0.0))
+            self._upper[term] = bound
+        return bound
