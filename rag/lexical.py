@@ -193,6 +193,7 @@ _PRUNE_MAX_SHARE = 0.5
 # Relative slack when a running score is compared with the k-th best: float32 sums of a
 # question's terms are off by far less (about 1e-7 per addition).
 _MARGIN = 1e-4
+_SHRINK = (1 - _MARGIN) / (1 + _MARGIN)  # a row is dropped below this share of the k-th best
 # The candidates' k-th best running score is recomputed only when at most this many are left.
 _RANK_AT_MOST = 50_000
 # Non-essential terms are read in one pass over their column while the bounds of those not read
@@ -410,7 +411,8 @@ def pruned_top_k(
             t = others.pop(0)
             s, e = span[t]
             found = np.flatnonzero(member[indices[s:e]])
-            partial[indices[s:e][found]] += data[s:e][found] * np.float32(count[t])
+            add = data[s:e][found]
+            partial[indices[s:e][found]] += add if count[t] == 1 else add * np.float32(count[t])
             stats.postings += e - s
             left -= float(bound[t]) * count[t]
             done.add(-1 - t)  # in ``partial`` for the candidates only
@@ -425,15 +427,15 @@ def pruned_top_k(
             if k < alive.size <= _RANK_AT_MOST:
                 floor = max(floor, kth(score))
             if floor > 0:
-                keep = np.flatnonzero((score + left) * (1 + _MARGIN) >= floor * (1 - _MARGIN))
+                keep = np.flatnonzero(score >= floor * _SHRINK - left)
                 if keep.size < alive.size:
                     alive, score = alive[keep], score[keep]
             hit, add = lookup(t, alive)
-            score[hit] += add * np.float32(count[t])
+            score[hit] += add if count[t] == 1 else add * np.float32(count[t])
             left -= float(bound[t]) * count[t]
         if reached > 0 or alive.size > k:  # the last drop, all terms counted
             floor = max(reached, kth(score) if alive.size > k else 0.0)
-            keep = np.flatnonzero(score * (1 + _MARGIN) >= floor * (1 - _MARGIN))
+            keep = np.flatnonzero(score >= floor * _SHRINK)
             alive = alive[keep]
         scores = exact(alive)
         if alive.size >= k:
