@@ -202,8 +202,9 @@ _DENSE_ABOVE = 0.5
 # The first estimate of the k-th best score comes from this fraction of the rows (1/N).
 _SAMPLE_PART = 16
 # A column is binary-searched for the candidates (rather than read in one pass) when their
-# number times log2 of its length is below this multiple of its length.
-_SEARCH_BELOW = 2
+# number times log2 of its length is below this multiple of its length: a binary search in a
+# column not in the CPU's caches misses them at most of its steps, a pass streams the column.
+_SEARCH_BELOW = 0.1
 
 
 @dataclass
@@ -314,7 +315,8 @@ def pruned_top_k(
         column = indices[s:e]
         if at_rows.size * max(1, column.size.bit_length()) < _SEARCH_BELOW * column.size:
             stats.postings += at_rows.size  # a binary search per row
-            at = np.searchsorted(column, at_rows)
+            # the rows in the column's own type: NumPy would otherwise convert the whole column
+            at = np.searchsorted(column, at_rows.astype(column.dtype, copy=False))
             at[at == column.size] = 0
             hit = np.flatnonzero(column[at] == at_rows)
             return hit, data[s:e][at[hit]]
@@ -348,7 +350,7 @@ def pruned_top_k(
     block_scores = np.zeros(block, dtype=np.float32)
     for t in terms:  # query order, as get_scores adds them
         s, e = span[t]
-        cut = s + int(np.searchsorted(indices[s:e], block))
+        cut = s + int(np.searchsorted(indices[s:e], indices.dtype.type(block)))
         np.add.at(block_scores, indices[s:cut], data[s:cut])
         stats.postings += cut - s
     if allowed_rows is not None:
