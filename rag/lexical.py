@@ -281,8 +281,8 @@ def pruned_top_k(
     indptr = matrix["indptr"]
     rows = int(matrix["num_docs"])
     unique = sorted(set(terms))
-    if len(unique) < 2 or max(unique) >= len(indptr) - 1:
-        return None
+    if len(unique) < 2 or max(unique) >= len(indptr) - 1 or data.dtype != np.float32:
+        return None  # one term: nothing to prune; other sums than float32 ones: not these
     span = {t: (int(indptr[t]), int(indptr[t + 1])) for t in unique}
     length = {t: e - s for t, (s, e) in span.items()}
     count = {t: terms.count(t) for t in unique}
