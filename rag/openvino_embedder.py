@@ -22,7 +22,6 @@ import io
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -34,6 +33,7 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.onnx_embedder import FP32_FILE, OnnxEmbedder
+from rag.privacy import library_defaults
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +107,8 @@ class OpenVinoEmbedder(OnnxEmbedder):
         return [r for r in results if r is not None]
 
 
-def _no_telemetry() -> None:
-    """openvino's converter and NNCF import ``openvino_telemetry`` (a dependency of both), which
-    reports usage to Google Analytics when a user has opted in. Neither is needed to quantise
-    or run a model: the module is made unimportable in this process before either is imported,
-    and both then fall back to their no-op stand-ins."""
-    os.environ.setdefault("NNCF_CI", "1")  # NNCF's own switch, in case it is imported anyway
-    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
-
-
 def _import_openvino() -> Any:
-    _no_telemetry()
+    library_defaults()  # openvino_telemetry made unimportable first (rag/privacy.py)
     try:
         import openvino as ov
     except ImportError as exc:
