@@ -32,6 +32,28 @@ KNOWLEDGE_BASE = ROOT / "knowledge_base"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+def _cpu() -> str:
+    """The CPU the suite ran on: results must not depend on it, and when one CPU kind fails
+    and the other passes, the log says which it was."""
+    import platform
+    import re
+
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return f"cpu: {platform.processor() or 'unknown'}"
+    model = re.search(r"^model name\s*:\s*(.*)$", info, re.M)
+    flags = re.search(r"^flags\s*:\s*(.*)$", info, re.M)
+    have = set(flags.group(1).split()) if flags else set()
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+    return (f"cpu: {model.group(1).strip() if model else 'unknown'}, {os.cpu_count()} cores, "
+            f"flags: {' '.join(f for f in wanted if f in have) or 'none of ' + ', '.join(wanted)}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(_cpu())  # at the end, where a CI log is read, even with -q
+
+
 @pytest.fixture(autouse=True)
 def _no_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Settings read `.env` from the working directory; tests run where there is none."""
