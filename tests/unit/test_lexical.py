@@ -41,16 +41,7 @@ def test_bm25_matrix_scores_every_query_as_bm25s_does(window: int,
     reference.index([terms or ["\x00"] for terms in _windowed(own, at, window)],
                     show_progress=False)
 
-    vocab: dict[str, int] = {}
-    flat, ends = array("i"), array("q")
-    for terms in own:
-        flat.extend([vocab.setdefault(t, len(vocab)) for t in terms])
-        ends.append(len(flat))
-    built = bm25s.BM25(k1=params.k1, b=params.b, method="lucene")
-    built.scores = bm25_matrix(np.frombuffer(flat, dtype=np.int32),
-                               np.frombuffer(ends, dtype=np.int64),
-                               _neighbours(at, len(own), window), vocab, params)
-    built.nonoccurrence_array = None
+    built, vocab = _matrix(own, at, window)
 
     assert set(vocab) == set(reference.vocab_dict) - {""}
     rng = random.Random(7)
