@@ -15,13 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.machine import cpu_flags  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -53,15 +58,6 @@ def pieces(folder: Path, count: int, tokenizer: Any) -> list[str]:
     return texts[:count]
 
 
-def cpu_flags() -> str:
-    try:
-        flags = re.findall(r"^flags\s*:\s*(.*)$", Path("/proc/cpuinfo").read_text(), re.M)
-    except OSError:
-        return "unknown"
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8")
-    return " ".join(f for f in wanted if flags and f in flags[0].split()) or "none of those"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,7 +84,7 @@ def main() -> int:
     tokens = sum(fp32.count_tokens(t) for t in texts) / max(len(texts), 1)
     reference = fp32.embed_documents(texts)
     result: dict[str, Any] = {"chunks": len(texts), "mean_tokens": round(tokens, 1),
-                              "cpu_flags": cpu_flags(), "backends": {}}
+                              "cpu_flags": " ".join(cpu_flags()) or "none of those", "backends": {}}
     for name, embedder in backends.items():
         embedder.embed_documents(texts[:64])  # warm up: first shapes, allocations
         rates = []

@@ -20,6 +20,20 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_flags() -> list[str]:
+    """The vector extensions that matter for the embedder (AVX2, AVX-512 and its VNNI/BF16,
+    AVX-VNNI, AMX) that this CPU has."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
+                                    "amx_tile", "amx_int8") if f in have]
+    except OSError:
+        pass
+    return []
+
+
 def load_average() -> list[float]:
     try:
         return [round(x, 2) for x in os.getloadavg()]

@@ -34,24 +34,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import machine  # noqa: E402
+from bench.machine import cpu_flags, machine  # noqa: E402
 
 RAG = str(Path(sys.executable).parent / "rag")
 TEN_QS = ["2022 Q3 AAPL.pdf", "2023 Q1 INTC.pdf"]
 DOCUGAMI_10Q = ROOT.parent / "shared" / "data" / "docugami" / "sec-10-q" / "data" / "v1" / "docs"
-
-
-def cpu_flags() -> list[str]:
-    """The vector extensions that matter for the embedder (AVX2, AVX-512 and its VNNI/BF16)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
-                        if f in have]
-    except OSError:
-        pass
-    return []
 
 
 def timed(args: list[str], env: dict[str, str]) -> dict[str, Any]:
