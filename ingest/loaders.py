@@ -271,9 +271,9 @@ def _ocr_refused(path: Path, source: str) -> list[Document]:
 
 
 # Bump when a loader starts reading files it failed on before (2: PDF text through PDFium;
-# 3: OCR of scanned pages and images): each folder's failed files are then read again once,
-# at its next sync.
-LOADERS_VERSION = "3"
+# 3: OCR of scanned pages and images; 4: contents pages of spaced leader dots are text, not
+# garbage): each folder's failed files are then read again once, at its next sync.
+LOADERS_VERSION = "4"
 
 LOADERS: dict[str, Loader] = {
     ".pdf": _load_pdf,

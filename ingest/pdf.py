@@ -252,8 +252,10 @@ def _render(pdf: Any, index: int) -> Any:
 # --- what the text is worth ------------------------------------------------------------------
 
 _GLYPH_NAMES = re.compile(r"/(?:[A-Za-z]{1,6}\d+|\.notdef)")  # pypdf's output for unmapped glyphs
-_NEUTRAL = re.compile(r"\s+|([^\w\s])\1{2,}|_{3,}")  # space, leaders and rules: "....", "____"
-_LETTER_OR_DIGIT = re.compile(r"[^\W_]")  # Unicode letters and digits, in any script
+# Space, leaders and rules: "....", ". . . ." (a contents page's spaced leader dots), "____".
+_NEUTRAL = re.compile(r"\s+|([^\w\s])(?:[ \t]?\1){2,}|_{3,}")
+# Not a letter or digit in any script; private-use code points (U+E000-U+F8FF) are not \w.
+_NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]")
 
 
 def readable(text: str) -> bool:
@@ -266,7 +268,7 @@ def readable(text: str) -> bool:
     chars = _NEUTRAL.sub("", _GLYPH_NAMES.sub("", text))
     if not chars:
         return False
-    good = sum(1 for c in _LETTER_OR_DIGIT.findall(chars) if not "\ue000" <= c <= "\uf8ff")
+    good = len(chars) - len(_NOT_LETTER_OR_DIGIT.findall(chars))  # the others are fewer to list
     return good * 2 >= len(chars)
 
 

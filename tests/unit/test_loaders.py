@@ -156,6 +156,9 @@ def test_binary_without_nul_bytes_is_not_indexed_as_text(tmp_path: Path) -> None
         ("\ufffd" * 12, False),
         ("\ue000\ue001\ue002 a", False),
         ("   \n ", False),
+        ("Message from the Director . . . . . . . . . . . . . . . . . . . . . . 1", True),
+        ("Overview . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . 3", True),
+        ("Revenue ....................................... 1", True),
     ],
 )
 def test_readable_tells_text_from_garbage(text: str, expected: bool) -> None:
@@ -208,3 +211,21 @@ def test_pages_are_found_when_the_page_tree_is_lost(tmp_path: Path) -> None:
     docs = load_file(f, "lost.pdf")
     assert [d.text.strip() for d in docs] == ["Hello loop"]
     assert docs[0].page is None  # the order of pages is unknown: no page number is made up
+
+
+def test_a_contents_page_with_spaced_leader_dots_is_read(tmp_path: Path) -> None:
+    # "Overview . . . . . 3": the dots outnumber the letters; they were taken for garbage, the
+    # page was dropped (and the whole file went through pypdf, ten times slower than PDFium).
+    line = b"(Message from the Director" + b" ." * 60 + b" 1) Tj"
+    content = b"BT /F1 10 Tf 20 150 Td " + line + b" 0 -14 Td (Overview" + b" ." * 70 + b" 3) Tj ET"
+    f = tmp_path / "contents.pdf"
+    f.write_bytes(_pdf(
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 800 200] /Contents 4 0 R >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        _PAGE_OBJECTS[2],
+    ))
+    docs = load_file(f, "contents.pdf", ocr=False)
+    assert [d.page for d in docs] == [1]
+    assert "Message from the Director" in docs[0].text and "Overview" in docs[0].text
