@@ -48,6 +48,10 @@ class _Loaded:
     ocr_pages: int = 0
 
 
+# Fewest new chunks sent to an idle embedder: enough for a batch on each of a few streams.
+_MIN_CALL = 64
+
+
 @dataclass
 class _Batch:
     """Files whose new texts are being embedded (in the background) before being written."""
@@ -194,8 +198,16 @@ class Run:
         vectors, todo = self.vectors_for(chunks)
         pages = len({d.page for d in result.docs if d.page is not None}) or 1
         self.pending.append(_Loaded(f, chunks, pages, vectors, todo, result.ocr_pages))
-        if sum(len(item.todo) for item in self.pending) >= self.embed_pool:
+        waiting = sum(len(item.todo) for item in self.pending)
+        # A full pool goes to the embedder; so does a smaller one when the embedder has nothing
+        # to do (the first files of a run, or parsing slower than embedding): an idle embedder
+        # is the costliest thing on a CPU-bound ingest.
+        if waiting >= self.embed_pool or (waiting >= min(self.embed_pool, _MIN_CALL)
+                                          and self._embedder_idle()):
             self.flush()
+
+    def _embedder_idle(self) -> bool:
+        return self._embedding is None or self._embedding.vectors.done()
 
     def vectors_for(self, chunks: list[Chunk]) -> tuple[np.ndarray, list[int]]:
         """Stored vectors for chunk texts already embedded; the rows still to embed."""

@@ -127,7 +127,8 @@ class Settings(BaseSettings):
     ingest_embed_pool: int = Field(
         512, ge=1, le=100_000,
         description="New chunks collected across files for one embedding call. The call sorts "
-        "them by length, so a larger pool pads less; a smaller one commits files sooner.",
+        "them by length, so a larger pool pads less; a smaller one commits files sooner. An "
+        "idle embedder gets what is waiting once that is 64 chunks.",
     )
     retrieval_mode: Literal["dense", "lexical", "hybrid"] = Field(
         "hybrid",

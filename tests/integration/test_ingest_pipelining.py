@@ -110,3 +110,37 @@ def test_an_embedding_error_stops_the_run_and_a_rerun_completes_it(make_app, emb
     again = make_app(data_dir).pipeline.sync(folder)
     assert sorted(again.indexed) == sorted({f"note-{n}.md" for n in range(4)} - written)
     assert make_app(data_dir).store.count() == 4
+
+
+class _Recorded(_Watched):
+    """The session's embedder; ``sizes``: how many texts each embedding call was given."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.sizes: list[int] = []
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.sizes.append(len(texts))
+        return np.asarray(self.inner.embed_documents(texts))
+
+
+def test_an_idle_embedder_gets_the_first_file_without_waiting_for_a_full_pool(  # type: ignore[no-untyped-def]
+        make_app, embedder, tmp_path: Path) -> None:
+    # Three files of 80 sections each, far less than a pool (512 chunks): the first file goes
+    # to the embedder as soon as it is chunked instead of after the last one is read.
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(3):
+        sections = [f"## Part {k}\n\n{_TOPICS[(n + k) % len(_TOPICS)]} Item {n}-{k}.\n"
+                    for k in range(80)]
+        (folder / f"manual-{n}.md").write_text(f"# Manual {n}\n\n" + "\n".join(sections))
+    recorded = _Recorded(embedder)
+    app = make_app(tmp_path / "data", ingest_workers=0)
+    assert app.settings.ingest_embed_pool > 3 * 81
+    app.__dict__["embedder"] = recorded
+    report = app.pipeline.sync(folder)
+
+    first = len(app.manifest.get(str(folder.resolve()), "manual-0.md").chunk_ids)
+    assert first >= 64 and recorded.sizes[0] == first
+    assert sum(recorded.sizes) == report.embedded == report.chunks == app.store.count()
+    assert sorted(report.indexed) == [f"manual-{n}.md" for n in range(3)]
