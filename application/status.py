@@ -7,6 +7,7 @@ from typing import Any
 
 from application.factory import App, store_location
 from rag.errors import RagError
+from rag.machine import cpu_summary
 
 
 def collect_status(app: App) -> dict[str, Any]:
@@ -16,6 +17,9 @@ def collect_status(app: App) -> dict[str, Any]:
         "data_dir": str(s.data_dir.resolve()),
         "collection": s.collection,
         "embedding_model": s.embedding_model,
+        "embedding_backend": s.embedding_backend,
+        # the int8 embedder's speed depends on the CPU's vector extensions (AVX-512 VNNI or not)
+        "cpu": cpu_summary(),
         "llm_backend_setting": s.llm_backend,
     }
     try:

@@ -6,32 +6,12 @@ import os
 import platform
 import resource
 import time
-from pathlib import Path
 from typing import Any
 
+from rag.machine import cpu_flags, cpu_model
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_flags() -> list[str]:
-    """The vector extensions that matter for the embedder (AVX2, AVX-512 and its VNNI/BF16,
-    AVX-VNNI, AMX) that this CPU has."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
-                                    "amx_tile", "amx_int8") if f in have]
-    except OSError:
-        pass
-    return []
+__all__ = ["children_cpu_seconds", "cpu_flags", "cpu_model", "load_average", "machine",
+           "peak_rss_mb", "versions"]
 
 
 def load_average() -> list[float]:

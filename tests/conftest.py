@@ -26,32 +26,17 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from rag.config import Settings  # noqa: E402
+from rag.machine import cpu_summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE_BASE = ROOT / "knowledge_base"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
-def _cpu() -> str:
-    """The CPU the suite ran on: results must not depend on it, and when one CPU kind fails
-    and the other passes, the log says which it was."""
-    import platform
-    import re
-
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return f"cpu: {platform.processor() or 'unknown'}"
-    model = re.search(r"^model name\s*:\s*(.*)$", info, re.M)
-    flags = re.search(r"^flags\s*:\s*(.*)$", info, re.M)
-    have = set(flags.group(1).split()) if flags else set()
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
-    return (f"cpu: {model.group(1).strip() if model else 'unknown'}, {os.cpu_count()} cores, "
-            f"flags: {' '.join(f for f in wanted if f in have) or 'none of ' + ', '.join(wanted)}")
-
-
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    terminalreporter.write_line(_cpu())  # at the end, where a CI log is read, even with -q
+    # The CPU the suite ran on: results must not depend on it, and when one CPU kind fails and
+    # the other passes, the log says which it was (at the end, where a CI log is read, even -q).
+    terminalreporter.write_line(f"cpu: {cpu_summary()}")
 
 
 @pytest.fixture(autouse=True)

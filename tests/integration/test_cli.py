@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -90,6 +91,9 @@ def test_status_reports_backend_and_counts(kb_data_dir: Path) -> None:
     assert default["answer_mode"] == "extract" and "SmolLM2-135M" in default["llm_reason"]
     assert status["chunks"] > 0 and status["documents"] >= 4
     assert status["index_embedder"] == "sentence-transformers/all-MiniLM-L6-v2"
+    # what runs the embedder, and on which CPU (its vector extensions set the speed)
+    assert default["embedding_backend"] == "openvino"
+    assert f", {os.cpu_count()} cores, flags: " in default["cpu"]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from rag.chat import extract_note
 from rag.config import Settings
 from rag.evidence import EXTRACT_LABEL
+from rag.machine import cpu_summary
 from tests.conftest import KNOWLEDGE_BASE, closed_port, make_settings
 from tests.fake_ollama import FakeOllama
 from tests.ui.conftest import APP
@@ -216,6 +217,8 @@ def test_status_page_shows_backend_index_and_versions(open_app: OpenApp, data_di
     assert metrics["Chunks"] == str(chunks) and chunks > 0
     assert metrics["Chroma"] == "embedded"
     assert str(data_dir.resolve()) in _text(at.main)
+    assert "run by `openvino`" in _text(at.main)  # the embedder's backend, and the CPU it has
+    assert f"CPU: {cpu_summary()}" in _text(at.main)
     settings = at.table[0].value.set_index("Variable")  # Markdown cells: values as code
     assert settings.loc["RAG_LOCAL_CONTEXT_TOKENS", "Value"] == "`700`"  # a default, as is
     assert settings.loc["RAG_DATA_DIR", "Value"] == f"`{data_dir}` (set)"  # from the environment

@@ -92,10 +92,11 @@ def main() -> None:
     st.markdown(
         f"- Location: `{status.get('store', '?')}`\n"
         f"- Collection: `{s.collection}` ({status.get('chunks', '?')} chunks)\n"
-        f"- Embedder: `{s.embedding_model}`"
+        f"- Embedder: `{s.embedding_model}`, run by `{s.embedding_backend}`"
         + (f" (the index was built with `{status['index_embedder']}`)"
            if status.get("index_embedder") and status["index_embedder"] != s.embedding_model
            else "") + "\n"
+        f"- CPU: {escape_markdown(status['cpu'])}\n"
         f"- Data directory: `{status['data_dir']}`\n"
         f"- Uploads: `{s.uploads_dir.resolve()}`"
     )
