@@ -3,8 +3,9 @@ quantised to int8 (dynamic, per-channel, MatMul weights), run on the CPU.
 
 The export is the whole sentence-transformers pipeline (transformer, pooling, normalisation)
 traced with ``torch.onnx``, so pooling is exactly the model's own. It is cached under
-``<data dir>/models/<key>/`` (``model.onnx`` fp32, ``model-int8.onnx``, the tokenizer and
-``meta.json``); later runs load it without importing torch. Vectors agree with the torch
+``<data dir>/models/<key>/`` (``model.onnx`` fp32, the tokenizer and ``meta.json``; this
+backend's ``model-int8.onnx`` is quantised from it when the backend is first used, so the
+OpenVINO default never makes it); later runs load it without importing torch. Vectors agree with the torch
 embedder to a cosine of about 0.99, so both report the same ``model_id`` and a collection built
 with one can be searched with the other.
 
@@ -121,6 +122,9 @@ class OnnxEmbedder:
 
     def _open_runner(self) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
         """A function from the model's inputs (int64 arrays) to its sentence embeddings."""
+        started = time.perf_counter()
+        if ensure_int8(self.cache_dir):  # first use of this backend with this export
+            self.export_seconds = (self.export_seconds or 0.0) + time.perf_counter() - started
         session = _open_session(self.cache_dir / INT8_FILE, self.threads)
         return lambda feeds: session.run(None, feeds)[0]
 
@@ -204,7 +208,7 @@ def ensure_export(model_name: str, cache_dir: Path) -> dict[str, Any]:
         work = Path(tempfile.mkdtemp(prefix="export-", dir=cache_dir))
         try:
             meta = _export(model_name, work)
-            for name in [*meta["tokenizer_files"], FP32_FILE, INT8_FILE]:
+            for name in [*meta["tokenizer_files"], FP32_FILE]:
                 os.replace(work / name, cache_dir / name)
             tmp_meta = work / META_FILE
             tmp_meta.write_text(json.dumps(meta, indent=1))
@@ -215,11 +219,38 @@ def ensure_export(model_name: str, cache_dir: Path) -> dict[str, Any]:
 
 
 def _is_exported(cache_dir: Path) -> bool:
-    return (cache_dir / META_FILE).is_file() and (cache_dir / INT8_FILE).is_file()
+    return (cache_dir / META_FILE).is_file() and (cache_dir / FP32_FILE).is_file()
+
+
+def ensure_int8(cache_dir: Path) -> bool:
+    """onnxruntime's int8 model next to the export, quantised from its fp32 model when missing
+    (about 3 s). True when this call made it. Locked and renamed into place like the export."""
+    from filelock import FileLock
+
+    target = cache_dir / INT8_FILE
+    if target.is_file():
+        return False
+    with FileLock(str(cache_dir / "export.lock")):
+        if target.is_file():
+            return False
+        work = Path(tempfile.mkdtemp(prefix="quantise-", dir=cache_dir))
+        try:
+            try:
+                _quantize(cache_dir / FP32_FILE, work / INT8_FILE)
+            except Exception as exc:
+                raise ConfigError(
+                    f"cannot quantise the ONNX export in {cache_dir} to int8 "
+                    f"({exc.__class__.__name__}: {str(exc)[:300]}). Delete that folder to export "
+                    "the model again, or set RAG_EMBEDDING_BACKEND=openvino or torch."
+                ) from exc
+            os.replace(work / INT8_FILE, target)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return True
 
 
 def _export(model_name: str, work: Path) -> dict[str, Any]:
-    """Trace the sentence-transformers model to ONNX, check it, quantise it to int8."""
+    """Trace the sentence-transformers model to ONNX (fp32) and check it."""
     started = time.perf_counter()
     try:
         import torch
@@ -275,7 +306,6 @@ def _export(model_name: str, work: Path) -> dict[str, Any]:
                 dynamic_axes={**axes, "sentence_embedding": {0: "batch"}},
                 opset_version=_OPSET,
             )
-        _quantize(work / FP32_FILE, work / INT8_FILE)
     except Exception as exc:
         raise ConfigError(
             f"cannot export embedding model {model_name!r} to ONNX "
@@ -287,7 +317,7 @@ def _export(model_name: str, work: Path) -> dict[str, Any]:
     _check_export(model_name, work / FP32_FILE, tokenizer, input_names, max_tokens, expected)
     tokenizer_files = [Path(f).name for f in tokenizer.save_pretrained(str(work))
                        if Path(f).is_file()]
-    log.info("exported %s to ONNX int8 in %.1f s", model_name, time.perf_counter() - started)
+    log.info("exported %s to ONNX in %.1f s", model_name, time.perf_counter() - started)
     return {
         "format": EXPORT_FORMAT,
         "model": model_name,
