@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,12 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for path in args.runs[1:]:
         result = paired_difference(first, read_run(path), qrels, k=args.k, samples=args.samples)
-        results.append({"a": str(args.runs[0]), "b": str(path), **result})
+        results.append({**asdict(result), "a": str(args.runs[0]), "b": str(path),
+                        "a_ndcg": result.a, "b_ndcg": result.b})
         if not args.json:
-            print(f"{args.runs[0].name} nDCG@{args.k} {result['a']:.4f} -> {path.name} "
-                  f"{result['b']:.4f}: difference {result['difference']:+.4f}, 95% interval "
-                  f"[{result['low']:+.4f}, {result['high']:+.4f}], p {result['p']:.3f} "
-                  f"({int(result['queries_differing'])} of {int(result['queries'])} queries "
+            print(f"{args.runs[0].name} nDCG@{args.k} {result.a:.4f} -> {path.name} "
+                  f"{result.b:.4f}: difference {result.difference:+.4f}, 95% interval "
+                  f"[{result.low:+.4f}, {result.high:+.4f}], p {result.p:.3f} "
+                  f"({result.queries_differing} of {result.queries} queries "
                   "score differently)")
     if args.json:
         print(json.dumps(results, indent=1))

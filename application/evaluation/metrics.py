@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,20 @@ def ranking_metrics(
     }
 
 
+@dataclass(frozen=True)
+class PairedDifference:
+    """Two runs' mean nDCG@k on the same judged queries, and how sure their difference is."""
+
+    queries: int  # judged queries in either run
+    a: float  # mean nDCG@k of the first run
+    b: float  # of the second
+    difference: float  # mean of b - a per query
+    low: float  # 95% interval of the difference (paired bootstrap)
+    high: float
+    p: float  # two-sided, paired randomisation test
+    queries_differing: int  # queries whose nDCG@k differs between the runs
+
+
 def paired_difference(
     a: Mapping[str, Sequence[str]],
     b: Mapping[str, Sequence[str]],
@@ -55,7 +70,7 @@ def paired_difference(
     k: int = 10,
     samples: int = 10_000,
     seed: int = 0,
-) -> dict[str, float]:
+) -> PairedDifference:
     """How sure a difference in mean nDCG@k between two runs on the same queries is.
 
     Per judged query, nDCG@k of ``b`` minus that of ``a``; returned: both means, the mean
@@ -74,16 +89,16 @@ def paired_difference(
     signs = rng.choice(np.array([-1.0, 1.0]), (samples, len(diff)))
     flipped = np.abs((signs * diff).mean(axis=1))
     observed = abs(float(diff.mean()))
-    return {
-        "queries": float(len(judged)),
-        "a": float(x.mean()),
-        "b": float(y.mean()),
-        "difference": float(diff.mean()),
-        "low": float(np.percentile(means, 2.5)),
-        "high": float(np.percentile(means, 97.5)),
-        "p": float((np.sum(flipped >= observed - 1e-12) + 1) / (samples + 1)),
-        "queries_differing": float(np.count_nonzero(np.abs(diff) > 1e-12)),
-    }
+    return PairedDifference(
+        queries=len(judged),
+        a=float(x.mean()),
+        b=float(y.mean()),
+        difference=float(diff.mean()),
+        low=float(np.percentile(means, 2.5)),
+        high=float(np.percentile(means, 97.5)),
+        p=float((np.sum(flipped >= observed - 1e-12) + 1) / (samples + 1)),
+        queries_differing=int(np.count_nonzero(np.abs(diff) > 1e-12)),
+    )
 
 
 def read_run(path: Path) -> dict[str, list[str]]:

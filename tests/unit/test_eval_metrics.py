@@ -65,11 +65,11 @@ def test_a_run_file_round_trips_and_a_paired_difference_tells_noise_from_a_gain(
     assert read_run(path) == good
 
     gain = paired_difference(worse, good, qrels, samples=2000)
-    assert gain["b"] == pytest.approx(1.0) and gain["difference"] > 0.3
-    assert gain["low"] > 0 and gain["p"] < 0.01 and gain["queries_differing"] == 40
+    assert gain.b == pytest.approx(1.0) and gain.difference > 0.3
+    assert gain.low > 0 and gain.p < 0.01 and gain.queries_differing == 40
     noise = paired_difference(good, mixed, qrels, samples=2000)
-    assert noise["difference"] < 0 and noise["low"] < 0 <= noise["high"]
-    assert noise["p"] > 0.05 and noise["queries_differing"] == 1
+    assert noise.difference < 0 and noise.low < 0 <= noise.high
+    assert noise.p > 0.05 and noise.queries_differing == 1
 
     (tmp_path / "bad.run").write_text("q0 d0 1\n")
     with pytest.raises(ValueError, match=r"bad\.run:1: not a TREC run line"):
