@@ -96,6 +96,21 @@ def _neighbours(at: dict[tuple[str, str, int], int], rows: int, window: int) -> 
 _BLOCK_TERMS = 4_000_000
 
 
+def _distinct(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_counts=True)``, by a stable sort: the keys come in runs (a
+    document's terms), which it sorts several times faster than ``np.unique``'s quicksort,
+    and ``np.unique`` without counts (NumPy 2.3+: a hash table) is slower still, about 10x
+    here on a block of (document, term) pairs."""
+    ordered = np.sort(keys, kind="stable")
+    if ordered.size == 0:
+        return ordered, np.zeros(0, dtype=np.int64)
+    first = np.empty(ordered.size, dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    at = np.flatnonzero(first)
+    return ordered[at], np.diff(np.append(at, ordered.size))
+
+
 def bm25_matrix(
     own: np.ndarray,
     ends: np.ndarray,
@@ -151,7 +166,7 @@ def bm25_matrix(
     doc_len = np.zeros(rows, dtype=np.int64)
     for first, last, docs, terms in blocks():
         doc_len[first:last] = np.bincount(docs, minlength=last - first)
-        keys = np.unique(docs * n_vocab + terms)
+        keys, _ = _distinct(docs * n_vocab + terms)
         df += np.bincount(keys % n_vocab, minlength=n_vocab)
     # as bm25s: the mean of the lengths, idf with math.log stored as float32
     avg_doc_len = doc_len.mean()
@@ -168,7 +183,7 @@ def bm25_matrix(
     indices = np.empty(int(indptr[-1]), dtype=np.int32)
     written = indptr[:-1].copy()  # next free place in each column
     for first, _last, docs, terms in blocks():
-        keys, tf = np.unique(docs * n_vocab + terms, return_counts=True)
+        keys, tf = _distinct(docs * n_vocab + terms)
         doc = keys // n_vocab + first
         term = keys % n_vocab
         tf32 = tf.astype(np.float32)
