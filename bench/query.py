@@ -257,6 +257,13 @@ class SyntheticStore:
     def count(self) -> int:
         return self.n
 
+    def all_ids(self) -> list[str]:
+        return [cid for cid, *_ in self.iter_all()]
+
+    def read_chunks(self, ids: Any) -> Any:
+        wanted = set(ids)
+        return ((cid, text, meta) for cid, text, meta, _ in self.iter_all() if cid in wanted)
+
     def iter_all(self, *, embeddings: bool = False, page_size: int = 2000) -> Any:
         rng = np.random.default_rng(0)
         written, copy = 0, 0

@@ -33,10 +33,13 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def chunk_id(root: str, source: str, index: int, chunk_hash: str) -> str:
-    """Deterministic: the same file content always gives the same ids."""
+def chunk_id(root: str, source: str, index: int, chunk_hash: str, heading: str) -> str:
+    """Deterministic: the same file content always gives the same ids. An id names one chunk
+    text with its header (``chunk_hash``) and its heading: the lexical index keeps each
+    chunk's terms under its id and reuses them while the id is in the collection."""
     where = hashlib.sha256(f"{root}\0{source}".encode()).hexdigest()[:16]
-    return f"{where}-{index:05d}-{chunk_hash[:12]}"
+    what = hashlib.sha256(f"{chunk_hash}\0{heading}".encode()).hexdigest()[:12]
+    return f"{where}-{index:05d}-{what}"
 
 
 class Chunker:
@@ -142,7 +145,7 @@ class Chunker:
                 index = len(chunks)
                 chunks.append(
                     Chunk(
-                        id=chunk_id(root, doc.source, index, digest),
+                        id=chunk_id(root, doc.source, index, digest, doc.heading),
                         text=piece,
                         source=doc.source,
                         page=doc.page,

@@ -144,7 +144,7 @@ class Run:
                 continue  # that donor's chunks are incomplete: try the next, else parse
             chunks = [
                 Chunk(id=chunk_id(self.root, f.source, int(meta.get("chunk_index", n)),
-                                  str(meta["chunk_hash"])),
+                                  str(meta["chunk_hash"]), str(meta.get("heading", ""))),
                       text=text, source=f.source,
                       page=int(meta["page"]) if meta.get("page") is not None else None,
                       heading=str(meta.get("heading", "")),

@@ -4,7 +4,11 @@ The index is persisted in the data directory together with the collection id and
 *generation* it was built at. ``ChromaStore.upsert`` and ``ChromaStore.delete`` bump the
 collection's generation, so whatever changed the collection (ingest, the UI, another process
 on a Chroma server), the next search sees a different generation and rebuilds the index from
-the chunks in Chroma. Rebuilding is cheap next to embedding: a few seconds for 100k chunks.
+the chunks in Chroma. A rebuild reads and analyses only the chunks it has not seen: the index
+keeps each chunk's terms under its id (which names the chunk's text, header and heading), and
+reuses them while the id is in the collection. The score matrix is computed again each time
+(document frequencies and the mean length are the collection's); ``bench/lexical_rebuild.py``
+measures it.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import logging
 import math
 import shutil
 import threading
+import uuid
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +95,15 @@ def _neighbours(at: dict[tuple[str, str, int], int], rows: int, window: int) -> 
                 if found is not None:
                     near[row].append(found)
     return near
+
+
+def _read_build(directory: Path) -> str | None:
+    """The build a saved index's ``bm25/`` folder belongs to (None: saved before builds were
+    named)."""
+    try:
+        return (directory / "bm25" / _BUILD_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return None
 
 
 # A document holds at most this many distinct terms in one block of ``bm25_matrix`` (memory).
@@ -475,6 +489,32 @@ def pruned_top_k(
             m -= 1
 
 
+# What ``_save`` keeps of each chunk besides the index (``terms.npz``): its terms and where it
+# sits. Bump when the analyser or what a chunk's terms are made of changes: a rebuild then reads
+# every chunk again.
+_TERMS_FORMAT = 1
+_TERMS_FILE = "terms.npz"
+_BUILD_FILE = "build.txt"  # in ``bm25/``: the build ``meta.json`` names (one save, not two)
+
+
+@dataclass
+class _Rows:
+    """The chunks an index is built from, in row order: ids, sources, roots, chunk indexes, and
+    their term ids end to end (``own``; row r's are ``own[ends[r-1]:ends[r]]``) in ``vocab``."""
+
+    ids: list[str]
+    sources: list[str]
+    roots: list[str]
+    indexes: list[int]
+    own: np.ndarray
+    ends: np.ndarray
+    vocab: dict[str, int]
+
+    @staticmethod
+    def empty() -> _Rows:
+        return _Rows([], [], [], [], np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), {})
+
+
 class LexicalIndex:
     """BM25 over every chunk of one collection, rebuilt when the collection's generation moves."""
 
@@ -491,6 +531,8 @@ class LexicalIndex:
         self._state: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.rebuilds = 0  # how often the index was built from the store (tests, logs)
+        self.analysed = 0  # chunks the latest build read and analysed (the others' terms reused)
+        self._build_token: str | None = None  # names the save the loaded index came from
         self._upper: dict[int, np.float32] = {}  # each term's largest score, once asked
         self.last_search = SearchStats()  # how the latest search scored (tests, logs)
 
@@ -535,7 +577,12 @@ class LexicalIndex:
         except Exception as exc:  # a half-written or foreign index: rebuild it
             log.warning("lexical index in %s unreadable (%s); rebuilding", self.directory, exc)
             return False
+        if bm25 is not None and _read_build(self.directory) != meta.get("build"):
+            log.warning("lexical index in %s half replaced by another process; rebuilding",
+                        self.directory)
+            return False
         self._bm25, self._ids, self._sources = bm25, meta["ids"], meta["sources"]
+        self._build_token = meta.get("build")
         self._source_of = None
         self._upper = {}
         self._state = meta["state"]
@@ -544,48 +591,135 @@ class LexicalIndex:
     def _build(self, state: dict[str, Any]) -> None:
         bm25s = _bm25s()
 
-        ids: list[str] = []
-        sources: list[str] = []
-        vocab: dict[str, int] = {}
-        own = array("i")  # each chunk's term ids (its heading and its text), end to end
-        ends = array("q")  # where each chunk's terms end in ``own``
-        at: dict[tuple[str, str, int], int] = {}  # (root, source, chunk index) -> row
-        for cid, text, meta, _ in self.store.iter_all():
-            source = str(meta.get("source", ""))
-            at[(str(meta.get("root", "")), source, int(meta.get("chunk_index", -1)))] = len(ids)
-            ids.append(cid)
-            sources.append(source)
-            # the document's header (``Chunk.context``) and the heading go with the text
-            heading = "\n".join(str(meta[k]) for k in ("context", "heading") if meta.get(k))
-            terms = self.analyzer.terms(f"{heading}\n{text}" if heading else text)
-            own.extend([vocab.setdefault(t, len(vocab)) for t in terms])
-            ends.append(len(own))
+        rows = self._rows_reusing_terms()
+        if rows is None:
+            rows = self._rows_read_in_full()
+        at = {(root, source, index): row for row, (root, source, index)
+              in enumerate(zip(rows.roots, rows.sources, rows.indexes, strict=True))}
+        vocab = rows.vocab
         bm25 = None
-        if ids:
+        if rows.ids:
             bm25 = bm25s.BM25(k1=self.params.k1, b=self.params.b, method=self.params.method)
-            bm25.scores = bm25_matrix(np.frombuffer(own, dtype=np.int32),
-                                      np.frombuffer(ends, dtype=np.int64),
-                                      _neighbours(at, len(ids), self.params.window),
+            bm25.scores = bm25_matrix(rows.own, rows.ends,
+                                      _neighbours(at, len(rows.ids), self.params.window),
                                       vocab, self.params)
             vocab.setdefault("", len(vocab))  # as bm25s.BM25.index leaves its vocabulary
             bm25.vocab_dict = vocab
             bm25.unique_token_ids_set = set(vocab.values())
             bm25.nonoccurrence_array = None  # lucene needs none
-        self._bm25, self._ids, self._sources, self._state = bm25, ids, sources, state
+        self._bm25, self._ids, self._sources, self._state = bm25, rows.ids, rows.sources, state
         self._source_of = None
         self._upper = {}
         self.rebuilds += 1
-        log.info("lexical index rebuilt: %d chunks (generation %s)", len(ids), state["generation"])
-        self._save()
+        log.info("lexical index rebuilt: %d chunks (generation %s), %d of them read and analysed",
+                 len(rows.ids), state["generation"], self.analysed)
+        self._save(rows)
 
-    def _save(self) -> None:
+    def _analyse(self, rows: _Rows, chunks: Iterable[tuple[str, str, dict[str, Any]]]) -> _Rows:
+        """``rows`` with these chunks (id, text, metadata) added at the end, their text analysed."""
+        vocab = rows.vocab
+        own = array("i")  # each chunk's term ids (its header, its heading and its text), end to end
+        ends = array("q")  # where each chunk's terms end, counted from the end of ``rows.own``
+        done = int(rows.ends[-1]) if rows.ends.size else 0
+        analysed = 0
+        for cid, text, meta in chunks:
+            rows.ids.append(cid)
+            rows.sources.append(str(meta.get("source", "")))
+            rows.roots.append(str(meta.get("root", "")))
+            rows.indexes.append(int(meta.get("chunk_index", -1)))
+            # the document's header (``Chunk.context``) and the heading go with the text
+            heading = "\n".join(str(meta[k]) for k in ("context", "heading") if meta.get(k))
+            terms = self.analyzer.terms(f"{heading}\n{text}" if heading else text)
+            own.extend([vocab.setdefault(t, len(vocab)) for t in terms])
+            ends.append(done + len(own))
+            analysed += 1
+        self.analysed += analysed
+        return _Rows(rows.ids, rows.sources, rows.roots, rows.indexes,
+                     np.concatenate([rows.own, np.frombuffer(own, dtype=np.int32)]),
+                     np.concatenate([rows.ends, np.frombuffer(ends, dtype=np.int64)]), vocab)
+
+    def _rows_read_in_full(self) -> _Rows:
+        """Every chunk of the collection read and analysed."""
+        self.analysed = 0
+        return self._analyse(_Rows.empty(), ((cid, text, meta)
+                                             for cid, text, meta, _ in self.store.iter_all()))
+
+    def _rows_reusing_terms(self) -> _Rows | None:
+        """The saved index's rows whose chunks the collection still holds, with the terms saved
+        for them, then the collection's other chunks, read and analysed; None when there is no
+        saved index to reuse (or it holds under half of the collection: reading it all is then
+        as quick). A chunk's id names its text, header and heading (``ingest.chunking.chunk_id``),
+        so the terms saved under an id are the terms of the chunk under that id now."""
+        self.analysed = 0
+        saved = self._saved_rows()
+        if saved is None:
+            return None
+        current = self.store.all_ids()
+        alive = set(current)
+        keep = np.fromiter((cid in alive for cid in saved.ids), dtype=bool, count=len(saved.ids))
+        if 2 * int(keep.sum()) < len(current):
+            return None
+        starts = np.concatenate([np.zeros(1, dtype=np.int64), saved.ends[:-1]])
+        lengths = (saved.ends - starts)[keep]
+        own = np.asarray(saved.own)[np.repeat(keep, saved.ends - starts)]
+        # the terms of the rows kept, renumbered densely (a deleted chunk's terms leave the
+        # vocabulary: a question about a deleted file's subject finds its words unknown)
+        used = np.zeros(len(saved.vocab) + 1, dtype=bool)
+        used[own] = True
+        renumber = np.cumsum(used, dtype=np.int64) - 1
+        vocab = {t: int(renumber[i]) for t, i in saved.vocab.items() if used[i]}
+        kept = np.flatnonzero(keep).tolist()
+        rows = _Rows([saved.ids[r] for r in kept], [saved.sources[r] for r in kept],
+                     [saved.roots[r] for r in kept], [saved.indexes[r] for r in kept],
+                     renumber[own].astype(np.int32), np.cumsum(lengths, dtype=np.int64), vocab)
+        known = set(saved.ids)
+        new = [cid for cid in current if cid not in known]
+        return self._analyse(rows, self.store.read_chunks(new))
+
+    def _saved_rows(self) -> _Rows | None:
+        """The rows and terms the loaded index was built from (``_save``), None when there are
+        none of this format for it (an index saved before them, or replaced meanwhile)."""
+        if self._bm25 is None or self._build_token is None:
+            return None
+        try:
+            with np.load(self.directory / _TERMS_FILE) as saved:
+                if (str(saved["build"]) != self._build_token
+                        or int(saved["format"]) != _TERMS_FORMAT):
+                    return None
+                own, ends = saved["own"], saved["ends"]
+                roots = [str(r) for r in saved["roots"]]
+                root_of, indexes = saved["root_of"].tolist(), saved["indexes"].tolist()
+        except (OSError, ValueError, KeyError) as exc:
+            log.info("lexical index in %s: no terms to reuse (%s); reading every chunk",
+                     self.directory, exc)
+            return None
+        if len(ends) != len(self._ids) or (len(ends) and int(ends[-1]) != len(own)):
+            return None
+        vocab = {str(t): int(i) for t, i in self._bm25.vocab_dict.items()}
+        return _Rows(list(self._ids), list(self._sources), [roots[r] for r in root_of],
+                     indexes, own, ends, vocab)
+
+    def _save(self, rows: _Rows) -> None:
         tmp = self.directory.with_name(self.directory.name + ".tmp")
         try:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
+            build = uuid.uuid4().hex  # what ties the files of this save together
             if self._bm25 is not None:
                 self._bm25.save(str(tmp / "bm25"), show_progress=False)
-            meta = {"state": self._state, "ids": self._ids, "sources": self._sources}
+                (tmp / "bm25" / _BUILD_FILE).write_text(build, encoding="utf-8")
+            # each chunk's terms, so the next rebuild reads and analyses only the new chunks
+            number: dict[str, int] = {}
+            root_of = [number.setdefault(r, len(number)) for r in rows.roots]
+            np.savez(tmp / _TERMS_FILE, build=np.array(build), format=np.array(_TERMS_FORMAT),
+                     own=np.asarray(rows.own, dtype=np.int32),
+                     ends=np.asarray(rows.ends, dtype=np.int64),
+                     roots=np.array(list(number), dtype=str),
+                     root_of=np.array(root_of, dtype=np.int32),
+                     indexes=np.array(rows.indexes, dtype=np.int64))
+            self._build_token = build
+            meta = {"state": self._state, "ids": self._ids, "sources": self._sources,
+                    "build": build}
             (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
             shutil.rmtree(self.directory, ignore_errors=True)
             tmp.rename(self.directory)

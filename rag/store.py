@@ -252,6 +252,32 @@ class ChromaStore:
                 found.setdefault(str(meta["chunk_hash"]), np.asarray(vec, dtype=np.float32))
         return found
 
+    def all_ids(self, page_size: int = 100_000) -> list[str]:
+        """The id of every chunk (no texts read: ~25 ms for 16,000 chunks)."""
+        collection = self._existing()
+        ids: list[str] = []
+        while collection is not None:
+            with self._chroma("list the chunks"):
+                got = collection.get(include=[], limit=page_size, offset=len(ids))["ids"]
+            if not got:
+                break
+            ids.extend(got)
+        return ids
+
+    def read_chunks(self, ids: Sequence[str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(id, text, metadata) of these chunk ids; missing ones left out."""
+        collection = self._existing()
+        if collection is None:
+            return
+        ids = list(ids)
+        for start in range(0, len(ids), self._max_batch):
+            with self._chroma("read chunks"):
+                got = collection.get(ids=ids[start : start + self._max_batch],
+                                     include=["documents", "metadatas"])
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"],
+                                      strict=True):
+                yield cid, doc or "", dict(meta or {})
+
     def iter_all(
         self, *, embeddings: bool = False, page_size: int = 2000
     ) -> Iterator[tuple[str, str, dict[str, Any], np.ndarray | None]]:

@@ -89,6 +89,48 @@ def test_lexical_index_follows_adds_updates_and_deletes(make_app, tmp_path: Path
     assert again.lexical.rebuilds == 0
 
 
+def test_a_sync_reads_only_the_new_chunks_into_bm25(make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """After a sync that adds, changes and deletes files, the lexical index reads and analyses
+    only the chunks new to the collection (the others keep their saved terms) and scores every
+    chunk exactly as an index built from scratch does; a heading renamed over unchanged text is
+    searchable under its new name, a deleted file's words are unknown."""
+    from rag.lexical import LexicalIndex
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    paragraphs = [f"Paragraph {i} of the {topic} notes: the {topic} survey counted {i} nests "
+                  f"near the {place} ridge in spring." for i, (topic, place) in enumerate(
+                      [("heron", "north"), ("osprey", "south"), ("kestrel", "east")] * 4)]
+    for n in range(3):
+        (docs / f"notes-{n}.md").write_text(
+            f"# Survey {n}\n\nField notes.\n\n## Methods\n\n" + "\n\n".join(paragraphs[n::3])
+            + "\n", encoding="utf-8")
+    (docs / "ferns.txt").write_text("Bracken and hart's-tongue ferns line the gully walls.")
+    app = make_app(tmp_path / "data", chunk_size=24, chunk_overlap=0)
+    first = app.pipeline.sync(docs)
+    assert app.lexical.analysed == first.chunks > 8  # the first build reads every chunk
+
+    before = set(app.store.all_ids())
+    (docs / "notes-1.md").write_text((docs / "notes-1.md").read_text().replace(
+        "## Methods", "## Wetland census"), encoding="utf-8")  # a heading only, not the title
+    (docs / "ferns.txt").unlink()
+    (docs / "lichens.txt").write_text("Map lichens crust the granite boulders above the tarn.")
+    app.pipeline.sync(docs)
+    new = set(app.store.all_ids()) - before  # lichens.txt's, and notes-1.md's under the heading
+    assert app.lexical.rebuilds == 2 and len(new) > 2
+    assert app.lexical.analysed == len(new) < app.store.count()  # not every chunk again
+
+    scratch = LexicalIndex(tmp_path / "scratch", app.store, app.lexical.params)
+    for question in ("wetland census heron", "survey osprey nests", "lichens granite tarn",
+                     "kestrel east ridge spring", "paragraph 7"):
+        got = {h.id: h.score for h in app.retriever.lexical.search(question, 1000)}
+        assert got and got == {h.id: h.score for h in scratch.search(question, 1000)}
+    wetland = app.retriever.search("wetland census", SearchOptions(k=3, mode="lexical"))
+    assert wetland and {h.source for h in wetland} == {"notes-1.md"}
+    assert app.retriever.search("bracken ferns gully", SearchOptions(k=3, mode="lexical")) == []
+    assert app.lexical.unknown_share({"bracken", "gulli"}) == 1.0
+
+
 def test_langchain_retriever_serves_a_chain(make_app, kb_data_dir) -> None:  # type: ignore[no-untyped-def]
     from langchain_core.documents import Document
     from langchain_core.retrievers import BaseRetriever

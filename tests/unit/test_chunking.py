@@ -44,7 +44,9 @@ def test_ids_are_deterministic_and_carry_metadata() -> None:
         "content_hash": "h", "chunk_hash": first[0].chunk_hash, "page": 2,
         "context": "a | H",  # the document's header: file name and title
     }
-    assert chunk_id("/r", "dir/a.pdf", 0, "abc") != chunk_id("/other", "dir/a.pdf", 0, "abc")
+    assert chunk_id("/r", "dir/a.pdf", 0, "abc", "H") != chunk_id("/other", "dir/a.pdf", 0, "abc", "H")
+    # the same text under another heading is another chunk (the lexical index reads both)
+    assert chunk_id("/r", "dir/a.pdf", 0, "abc", "H") != chunk_id("/r", "dir/a.pdf", 0, "abc", "G")
 
 
 FILING = """UNITED STATES

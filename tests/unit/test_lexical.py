@@ -211,6 +211,25 @@ class _Store:
             yield cid, text, meta, None
 
 
+class _Changing(_Store):
+    """A store whose chunks change (each change a new generation), and which lists its ids and
+    reads chunks by id, as ``ChromaStore`` does."""
+
+    def __init__(self, chunks: list[tuple[str, str, dict[str, Any]]]) -> None:
+        super().__init__(chunks)
+        self.changes = 0
+
+    def generation(self) -> str:
+        return str(self.changes)
+
+    def all_ids(self) -> list[str]:
+        return [cid for cid, _, _ in self.chunks]
+
+    def read_chunks(self, ids: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        wanted = set(ids)
+        return [c for c in self.chunks if c[0] in wanted]
+
+
 def test_search_prunes_with_the_same_hits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``LexicalIndex.search`` built from a store: pruned and full scoring give the same
     (id, source, score) list, source filter or not, up to ties at the k-th score."""
@@ -248,3 +267,30 @@ def test_search_prunes_with_the_same_hits(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(lexical, "_PRUNE_MIN_POSTINGS", 0)
     index.search("report on revenue", 10)
     assert index.last_search.pruned  # (at this size it reads no fewer postings than in full)
+
+
+def test_a_rebuild_reuses_the_saved_terms_of_the_same_save_only(tmp_path: Path) -> None:
+    """A new process's rebuild reads only the chunk it has not seen; an index whose files do
+    not come from one save (another process replaced them meanwhile) is built from scratch."""
+    chunks = [(f"c{i}", f"tides and currents note {i}", {"source": f"f{i % 3}.txt", "root": "r",
+                                                         "chunk_index": i // 3})
+              for i in range(12)]
+    store = _Changing(chunks)
+    store.chunks = list(chunks)
+    first = LexicalIndex(tmp_path / "lexical", store)  # type: ignore[arg-type]
+    first.ensure_current()
+    assert first.analysed == 12
+
+    store.chunks = [c for c in chunks if c[0] != "c4"] + [
+        ("c12", "a new note on undertow", {"source": "f9.txt", "root": "r", "chunk_index": 0})]
+    store.changes += 1
+    reopened = LexicalIndex(tmp_path / "lexical", store)  # type: ignore[arg-type]
+    assert [h.id for h in reopened.search("undertow", 5)] == ["c12"]
+    assert reopened.rebuilds == 1 and reopened.analysed == 1
+    assert reopened.search("note 4", 20) and "c4" not in {h.id for h in reopened.search("note", 20)}
+
+    (tmp_path / "lexical" / "bm25" / "build.txt").write_text("another save")
+    store.changes += 1
+    torn = LexicalIndex(tmp_path / "lexical", store)  # type: ignore[arg-type]
+    torn.ensure_current()
+    assert torn.rebuilds == 1 and torn.analysed == 12  # read in full, nothing reused
