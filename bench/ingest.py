@@ -97,13 +97,16 @@ def time_methods(obj: Any, names: Sequence[str], total: list[float]) -> None:
 
 def link_onnx_export(settings: Any, cache: Path) -> float | None:
     """Export once into ``cache`` (timed), then link it into the fresh data dir."""
-    from rag.onnx_embedder import ensure_export, model_cache_key
+    from rag.onnx_embedder import INT8_FILE, ensure_export, ensure_int8, model_cache_key
     from rag.openvino_embedder import OV_FILE, OpenVinoEmbedder
 
     key = model_cache_key(settings.embedding_model)
     started = time.perf_counter()
     fresh = not (cache / key / "meta.json").is_file()
     ensure_export(settings.embedding_model, cache / key)
+    if settings.embedding_backend == "onnx":  # onnxruntime's int8 is made on its first use
+        fresh = fresh or not (cache / key / INT8_FILE).is_file()
+        ensure_int8(cache / key)
     if settings.embedding_backend == "openvino":
         fresh = fresh or not (cache / key / OV_FILE).is_file()
         OpenVinoEmbedder(settings.embedding_model, cache)  # quantises for OpenVINO once
