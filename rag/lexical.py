@@ -591,6 +591,7 @@ class LexicalIndex:
     def _build(self, state: dict[str, Any]) -> None:
         bm25s = _bm25s()
 
+        self.analysed = 0
         rows = self._rows_reusing_terms()
         if rows is None:
             rows = self._rows_read_in_full()
@@ -640,7 +641,6 @@ class LexicalIndex:
 
     def _rows_read_in_full(self) -> _Rows:
         """Every chunk of the collection read and analysed."""
-        self.analysed = 0
         return self._analyse(_Rows.empty(), ((cid, text, meta)
                                              for cid, text, meta, _ in self.store.iter_all()))
 
@@ -650,7 +650,6 @@ class LexicalIndex:
         saved index to reuse (or it holds under half of the collection: reading it all is then
         as quick). A chunk's id names its text, header and heading (``ingest.chunking.chunk_id``),
         so the terms saved under an id are the terms of the chunk under that id now."""
-        self.analysed = 0
         saved = self._saved_rows()
         if saved is None:
             return None
@@ -695,9 +694,9 @@ class LexicalIndex:
             return None
         if len(ends) != len(self._ids) or (len(ends) and int(ends[-1]) != len(own)):
             return None
-        vocab = {str(t): int(i) for t, i in self._bm25.vocab_dict.items()}
+        # read only: the rows reusing these terms renumber them into a vocabulary of their own
         return _Rows(list(self._ids), list(self._sources), [roots[r] for r in root_of],
-                     indexes, own, ends, vocab)
+                     indexes, own, ends, self._bm25.vocab_dict)
 
     def _save(self, rows: _Rows) -> None:
         tmp = self.directory.with_name(self.directory.name + ".tmp")
